@@ -1,0 +1,22 @@
+# `make demo` and `make test` are the README's two commands; each sets everything up first.
+QUESTION ?= My father has small cell lung cancer that has spread to the liver. He started chemotherapy yesterday. Can he be cured?
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint format
+
+setup:
+	./scripts/setup.sh
+
+demo: setup
+	.venv/bin/oncogpt ask "$(QUESTION)"
+
+lint: setup
+	.venv/bin/ruff check oncogpt tests benchmarks
+	.venv/bin/ruff format --check oncogpt tests benchmarks
+
+format: setup
+	.venv/bin/ruff format oncogpt tests benchmarks
+	.venv/bin/ruff check --fix oncogpt tests benchmarks
+
+test: lint
+	.venv/bin/python -m pytest $(PYTEST_ARGS)

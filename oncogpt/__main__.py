@@ -1,0 +1,5 @@
+import sys
+
+from oncogpt.cli import main
+
+sys.exit(main())

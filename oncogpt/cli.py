@@ -1,0 +1,110 @@
+"""The `oncogpt` command: subcommands mapped to plain functions in the stage modules."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from oncogpt import __version__
+
+NOTICE = "OncoGPT is a research model: not medical advice, not for clinical use."
+
+#: Errors a user can fix; printed as one line instead of a traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = ()
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from oncogpt.config import ConfigError
+    from oncogpt.conversation import ConversationError
+    from oncogpt.generate import GenerationError
+    from oncogpt.models import ModelError
+    from oncogpt.prompts import RenderError
+
+    return (ConfigError, ConversationError, GenerationError, ModelError, RenderError, OSError)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from oncogpt.models import list_models
+
+    rows = [("NAME", "STATUS", "ARCH", "PARAMS", "CONTEXT", "CHAT TEMPLATE")]
+    for m in list_models():
+        template = {True: "yes", False: "no", None: "?"}[m.chat_template]
+        rows.append(
+            (m.name, m.status, m.architecture, m.parameters, str(m.context_length or "?"), template)
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+def add_model_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="default", help="built-in name, model folder or .gguf file")
+    p.add_argument("--adapter", default=None, help="LoRA adapter folder to apply")
+    p.add_argument(
+        "--template", default="auto", help="auto, oncogpt, model, or a template .json file"
+    )
+
+
+def add_sampling_flags(p: argparse.ArgumentParser) -> None:
+    from oncogpt.config import add_config_flags
+    from oncogpt.generate import SamplingConfig
+
+    add_config_flags(p, SamplingConfig)
+
+
+def sampling_from_args(args: argparse.Namespace):
+    from oncogpt.config import flag_overrides, load_config
+    from oncogpt.generate import SamplingConfig
+
+    return load_config(SamplingConfig, None, **flag_overrides(args, SamplingConfig))
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from oncogpt.conversation import Conversation
+    from oncogpt.generate import Engine
+
+    question = " ".join(args.question).strip() or sys.stdin.read().strip()
+    engine = Engine.load(args.model, args.adapter, args.template)
+    print(f"Patient: {question}")
+    print("OncoGPT: ", end="", flush=True)
+    for piece in engine.stream(Conversation.single(question), sampling_from_args(args)):
+        print(piece, end="", flush=True)
+    print(f"\n\n({NOTICE})")
+    return 0
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
+    "models": (cmd_models, "list the models that can be used, with size and context length"),
+    "ask": (cmd_ask, "answer one question with a model"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oncogpt", description=f"OncoGPT. {NOTICE}")
+    parser.add_argument("--version", action="version", version=f"oncogpt {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (func, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        if name == "ask":
+            p.add_argument("question", nargs="*", help="the question (read from stdin if absent)")
+            add_model_flags(p)
+            add_sampling_flags(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except _user_errors() as exc:
+        print(f"oncogpt {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""The generation engine that chat, the server and evaluation all call."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from oncogpt.conversation import Conversation
+from oncogpt.prompts import Template, choose_template, fit_prompt, render_prompt
+
+
+class GenerationError(ValueError):
+    """A request cannot be answered as given; the message says why."""
+
+
+@dataclasses.dataclass
+class SamplingConfig:
+    """Sampling settings; the defaults are the original OncoGPT chat program's."""
+
+    temperature: float = 0.1
+    """Softmax temperature; ignored when greedy."""
+    top_k: int = 40
+    """Sample only from the k most likely tokens (0 = no limit)."""
+    top_p: float = 0.75
+    """Nucleus sampling: the smallest set of tokens whose probability adds up to this."""
+    repetition_penalty: float = 1.1
+    """Values above 1 discourage repeating tokens already in the prompt or answer."""
+    max_new_tokens: int = 128
+    """The most tokens generated for one answer."""
+    greedy: bool = False
+    """Always take the most likely token (deterministic)."""
+    seed: int | None = None
+    """Seed for sampling, for reproducible answers."""
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise GenerationError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise GenerationError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_new_tokens < 1:
+            raise GenerationError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.top_k < 0 or self.repetition_penalty <= 0:
+            raise GenerationError("top_k must be >= 0 and repetition_penalty > 0")
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        if self.greedy or self.temperature == 0:
+            return {"do_sample": False, "repetition_penalty": self.repetition_penalty}
+        return {
+            "do_sample": True,
+            "temperature": self.temperature,
+            "top_k": self.top_k,
+            "top_p": self.top_p,
+            "repetition_penalty": self.repetition_penalty,
+        }
+
+
+class Engine:
+    """A loaded model + tokenizer + template, answering conversations."""
+
+    def __init__(self, model: Any, tokenizer: Any, template: Template) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.template = template
+        self.context_length = int(getattr(model.config, "max_position_embeddings", 2048))
+
+    @classmethod
+    def load(
+        cls,
+        model: str | Path = "default",
+        adapter: str | Path | None = None,
+        template: str = "auto",
+        dtype: str = "auto",
+    ) -> Engine:
+        from oncogpt.models import load_model
+
+        loaded, tokenizer = load_model(model, adapter=adapter, dtype=dtype)
+        return cls(loaded, tokenizer, choose_template(template, tokenizer))
+
+    def prompt_ids(self, conv: Conversation, max_new_tokens: int) -> list[int]:
+        """The prompt, with old turns (never the current question) trimmed to fit the context."""
+        if not conv.ends_with_patient or not conv.question.strip():
+            raise GenerationError("the message is empty: ask a question")
+        budget = self.context_length - max_new_tokens
+        fit = fit_prompt(conv, self.tokenizer, self.template, budget)
+        if fit.rendered is None:
+            raise GenerationError(
+                f"the message is too long for the model's context ({self.context_length} tokens)"
+            )
+        return fit.rendered.ids
+
+    def stream(self, conv: Conversation, sampling: SamplingConfig | None = None) -> Iterator[str]:
+        """Yield the answer's text as it is generated."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        sampling = sampling or SamplingConfig()
+        ids = self.prompt_ids(conv, sampling.max_new_tokens)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        if sampling.seed is not None:
+            torch.manual_seed(sampling.seed)
+        kwargs = dict(
+            input_ids=torch.tensor([ids]),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            max_new_tokens=sampling.max_new_tokens,
+            eos_token_id=self.tokenizer.eos_token_id,
+            pad_token_id=self.tokenizer.pad_token_id,
+            streamer=streamer,
+            **sampling.generate_kwargs(),
+        )
+        worker = threading.Thread(target=self._generate, kwargs=kwargs, daemon=True)
+        worker.start()
+        text = ""
+        for piece in streamer:
+            text += piece
+            cut = self._stop_at(text)
+            if cut is not None:
+                yield piece[: max(0, len(piece) - (len(text) - cut))]
+                break
+            yield piece
+        worker.join()
+
+    def _generate(self, **kwargs: Any) -> None:
+        import torch
+
+        with torch.inference_mode():
+            self.model.generate(**kwargs)
+
+    def _stop_at(self, text: str) -> int | None:
+        hits = [text.find(s) for s in self.template.stop if s in text]
+        return min(hits) if hits else None
+
+    def answer(self, conv: Conversation, sampling: SamplingConfig | None = None) -> str:
+        return "".join(self.stream(conv, sampling)).strip()
+
+    def prompt_text(self, conv: Conversation) -> str:
+        return self.tokenizer.decode(render_prompt(conv, self.tokenizer, self.template))

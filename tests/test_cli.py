@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from oncogpt.cli import main
+
+
+def test_ask_answers_with_a_model_folder(tiny_model_dir, capsys):
+    code = main(
+        [
+            "ask",
+            "Is it cancer?",
+            "--model",
+            str(tiny_model_dir),
+            "--max-new-tokens",
+            "5",
+            "--greedy",
+            "true",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Patient: Is it cancer?" in out
+    assert "not for clinical use" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ask", "x", "--model", "/nowhere"], "no such model folder"),
+        (["ask", "x", "--temperature", "-1"], "temperature must be >= 0"),
+        (["ask", "x", "--top-k", "lots"], "top_k"),
+    ],
+)
+def test_user_errors_are_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_models_lists_the_default_model():
+    out = subprocess.run(
+        [sys.executable, "-m", "oncogpt", "models"], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines()[0].split()[:2] == ["NAME", "STATUS"]
+    assert any(line.startswith("default ") for line in out.splitlines())
