@@ -68,9 +68,8 @@ class Conversation:
         for i, turn in enumerate(self.turns):
             expected = ROLES[i % 2]
             if turn.role != expected:
-                raise ConversationError(
-                    f"{where}.turns[{i}]: expected a {expected} turn (patient first, then alternating)"
-                )
+                order = "patient first, then alternating"
+                raise ConversationError(f"{where}.turns[{i}]: expected a {expected} turn ({order})")
 
     def to_dict(self) -> dict[str, Any]:
         return {
