@@ -11,12 +11,12 @@ demo: setup
 	.venv/bin/oncogpt ask "$(QUESTION)"
 
 lint: setup
-	.venv/bin/ruff check oncogpt tests benchmarks
-	.venv/bin/ruff format --check oncogpt tests benchmarks
+	.venv/bin/ruff check oncogpt tests $(wildcard benchmarks)
+	.venv/bin/ruff format --check oncogpt tests $(wildcard benchmarks)
 
 format: setup
-	.venv/bin/ruff format oncogpt tests benchmarks
-	.venv/bin/ruff check --fix oncogpt tests benchmarks
+	.venv/bin/ruff format oncogpt tests $(wildcard benchmarks)
+	.venv/bin/ruff check --fix oncogpt tests $(wildcard benchmarks)
 
 test: lint
 	.venv/bin/python -m pytest $(PYTEST_ARGS)

@@ -10,18 +10,24 @@ from oncogpt import __version__
 
 NOTICE = "OncoGPT is a research model: not medical advice, not for clinical use."
 
-#: Errors a user can fix; printed as one line instead of a traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = ()
-
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from oncogpt.config import ConfigError
     from oncogpt.conversation import ConversationError
+    from oncogpt.data.readers import SourceError
     from oncogpt.generate import GenerationError
     from oncogpt.models import ModelError
     from oncogpt.prompts import RenderError
 
-    return (ConfigError, ConversationError, GenerationError, ModelError, RenderError, OSError)
+    return (
+        ConfigError,
+        ConversationError,
+        GenerationError,
+        ModelError,
+        RenderError,
+        SourceError,
+        OSError,
+    )
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -75,9 +81,25 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_build(args: argparse.Namespace) -> int:
+    from oncogpt.config import flag_overrides, load_config
+    from oncogpt.data.config import DataConfig
+    from oncogpt.data.pipeline import build_dataset
+
+    config = load_config(DataConfig, args.config, **flag_overrides(args, DataConfig))
+    out, stats = build_dataset(config)
+    rejected = sum(stats.rejected.values())
+    print(f"wrote {out}: {sum(stats.split.values())} conversations kept, {rejected} rejected")
+    for (stage, split), n in sorted(stats.split.items()):
+        print(f"  {stage:>10} {split:<10} {n}")
+    print(f"dataset card: {out / 'README.md'}")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "models": (cmd_models, "list the models that can be used, with size and context length"),
     "ask": (cmd_ask, "answer one question with a model"),
+    "data build": (cmd_data_build, "build a clean, de-identified, split dataset folder"),
 }
 
 
@@ -85,14 +107,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oncogpt", description=f"OncoGPT. {NOTICE}")
     parser.add_argument("--version", action="version", version=f"oncogpt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    groups: dict[str, argparse._SubParsersAction] = {}
     for name, (func, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        group, _, leaf = name.rpartition(" ")
+        if group and group not in groups:
+            groups[group] = sub.add_parser(group, help=f"{group} commands").add_subparsers(
+                dest="subcommand", required=True
+            )
+        p = (groups[group] if group else sub).add_parser(
+            leaf, help=help_text, description=help_text
+        )
         p.set_defaults(func=func)
-        if name == "ask":
-            p.add_argument("question", nargs="*", help="the question (read from stdin if absent)")
-            add_model_flags(p)
-            add_sampling_flags(p)
+        CONFIGURE.get(name, lambda p: None)(p)
     return parser
+
+
+def _configure_ask(p: argparse.ArgumentParser) -> None:
+    p.add_argument("question", nargs="*", help="the question (read from stdin if absent)")
+    add_model_flags(p)
+    add_sampling_flags(p)
+
+
+def _configure_data_build(p: argparse.ArgumentParser) -> None:
+    from oncogpt.config import add_config_flags
+    from oncogpt.data.config import DataConfig
+
+    p.add_argument("--config", required=True, help="YAML file (see configs/data/)")
+    add_config_flags(p, DataConfig)
+
+
+CONFIGURE: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "ask": _configure_ask,
+    "data build": _configure_data_build,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except _user_errors() as exc:
-        print(f"oncogpt {args.command}: error: {exc}", file=sys.stderr)
+        command = " ".join(filter(None, [args.command, getattr(args, "subcommand", None)]))
+        print(f"oncogpt {command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

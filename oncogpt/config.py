@@ -101,7 +101,7 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
 
 
 def load_config(cls: type[T], path: str | Path | None = None, **overrides: Any) -> T:
-    """Defaults, then the YAML file at `path`, then `overrides` (None values are ignored)."""
+    """Defaults, then the YAML file at `path`, then `overrides`."""
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
@@ -114,7 +114,7 @@ def load_config(cls: type[T], path: str | Path | None = None, **overrides: Any) 
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of field names to values")
         data.update(loaded)
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    data.update(overrides)
     return from_dict(cls, data, where=str(path) if path else cls.__name__)
 
 

@@ -1,0 +1,171 @@
+"""The dataset card (README.md) and machine-readable manifest.json of a built dataset."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from oncogpt import __version__
+from oncogpt.config import to_dict
+from oncogpt.conversation import read_conversations
+from oncogpt.data.config import DataConfig
+
+SPLITS = ("train", "validation", "test")
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def token_stats(folder: Path, config: DataConfig) -> dict[str, Any] | None:
+    """Token-length percentiles and fit/trimmed/dropped counts at cutoff_len, all splits."""
+    if config.tokenizer is None:
+        return None
+    import numpy as np
+
+    from oncogpt.models import load_tokenizer, resolve_model
+    from oncogpt.prompts import choose_template, fit_conversation, render_conversation
+
+    tokenizer = load_tokenizer(resolve_model(config.tokenizer))
+    template = choose_template(config.template, tokenizer)
+    lengths: list[int] = []
+    fits: Counter[str] = Counter()
+    for split in SPLITS:
+        for conv in read_conversations(folder / f"{split}.jsonl"):
+            n = len(render_conversation(conv, tokenizer, template))
+            lengths.append(n)
+            if n <= config.cutoff_len:
+                fits["fit"] += 1
+            else:
+                fits[fit_conversation(conv, tokenizer, template, config.cutoff_len).status] += 1
+    if not lengths:
+        return {"template": template.name, "percentiles": {}, "fit": dict(fits)}
+    pct = {f"p{q}": int(np.percentile(lengths, q)) for q in (50, 90, 95, 99)}
+    pct["max"] = max(lengths)
+    return {"template": template.name, "percentiles": pct, "fit": dict(sorted(fits.items()))}
+
+
+def _deid_figures() -> dict[str, Any] | None:
+    try:
+        from oncogpt.data.deid_eval import evaluate
+    except ImportError:
+        return None
+    return evaluate()
+
+
+def manifest(config: DataConfig, folder: Path, stats: Any) -> dict[str, Any]:
+    labelled = stats.label_agreement
+    return {
+        "oncogpt_version": __version__,
+        "config": to_dict(config),
+        "inputs": {s.name: {"path": str(s.path), "sha256": sha256(s.file)} for s in config.sources},
+        "outputs": {p.name: sha256(p) for p in sorted(folder.glob("*.jsonl"))},
+        "counts": {
+            "input": dict(sorted(stats.input.items())),
+            "rejected": sum(stats.rejected.values()),
+            "splits": {f"{st}/{sp}": n for (st, sp), n in sorted(stats.split.items())},
+        },
+        "categorizer_accuracy": {
+            k: labelled[f"{k}_correct"] / labelled[f"{k}_total"]
+            for k in ("category", "site")
+            if labelled[f"{k}_total"]
+        },
+    }
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def card_text(config: DataConfig, data: dict[str, Any], stats: Any) -> str:
+    parts = [
+        "# OncoGPT dataset card",
+        "",
+        "Built by `oncogpt data build`. Research only: not for clinical use. Text was "
+        + ("de-identified (typed placeholders)." if config.deidentify else "NOT de-identified."),
+        "",
+        "## Sources",
+        _table(
+            ("source", "stage", "input", "kept", "rejected"),
+            [
+                (
+                    s.name,
+                    s.stage,
+                    stats.input[s.name],
+                    stats.kept[s.name],
+                    sum(n for (src, _, _), n in stats.rejected.items() if src == s.name),
+                )
+                for s in config.sources
+            ],
+        ),
+        "",
+        "## Rejected, by step and reason (rows are in rejected.jsonl)",
+        _table(
+            ("source", "step", "reason", "rows"),
+            [(*k, n) for k, n in sorted(stats.rejected.items())],
+        ),
+        "",
+        "## Splits",
+        _table(("stage", "split", "rows"), [(*k, n) for k, n in sorted(stats.split.items())]),
+        "",
+        "## Categories",
+        _table(("split", "category", "rows"), [(*k, n) for k, n in sorted(stats.category.items())]),
+        "",
+        "## Cancer sites",
+        _table(("site", "rows"), sorted(stats.site.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "",
+    ]
+    return "\n".join(parts + _measured_sections(config, data, stats))
+
+
+def _measured_sections(config: DataConfig, data: dict[str, Any], stats: Any) -> list[str]:
+    parts = ["## De-identification", ""]
+    parts.append(_table(("placeholder", "replacements"), sorted(stats.placeholders.items())))
+    deid = data.get("deidentification")
+    if deid:
+        parts += [
+            "",
+            "Measured on the synthetic evaluation set of `oncogpt.data.deid_eval` "
+            "(injected identifiers in clinical sentences): "
+            f"recall {deid['recall']:.3f}, precision {deid['precision']:.3f}, "
+            f"medical terms kept {deid['medical_term_survival']:.3f} "
+            f"({deid['gold_spans']} injected identifiers in {deid['sentences']} sentences).",
+        ]
+    acc = data["manifest"]["categorizer_accuracy"]
+    parts += ["", "## Categorizer", ""]
+    parts.append(
+        "Accuracy against the hand labels given with the sources: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in acc.items())
+        if acc
+        else "No hand labels were given with the sources."
+    )
+    tokens = data.get("tokens")
+    if tokens:
+        parts += ["", f"## Token lengths (template `{tokens['template']}`, all splits)", ""]
+        parts.append(_table(tuple(tokens["percentiles"]), [tuple(tokens["percentiles"].values())]))
+        parts += [
+            "",
+            f"At cutoff_len {config.cutoff_len}: "
+            + ", ".join(f"{k} {v}" for k, v in tokens["fit"].items()),
+        ]
+    return parts + [""]
+
+
+def write_card(config: DataConfig, folder: Path, stats: Any) -> None:
+    data: dict[str, Any] = {"manifest": manifest(config, folder, stats)}
+    data["tokens"] = token_stats(folder, config)
+    if config.deidentify:
+        data["deidentification"] = _deid_figures()
+    data["manifest"]["tokens"] = data["tokens"]
+    data["manifest"]["deidentification"] = data.get("deidentification")
+    (folder / "manifest.json").write_text(json.dumps(data["manifest"], indent=2, sort_keys=True))
+    (folder / "README.md").write_text(card_text(config, data, stats))

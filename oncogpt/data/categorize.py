@@ -1,0 +1,756 @@
+"""Rule/lexicon-based categorisation of oncology conversations.
+
+Three offline, fast (well under 1 ms per text) classifiers used to describe and filter data:
+
+* oncology relevance: is the conversation about cancer at all (weighted lexicon);
+* category: ``research`` (understanding: diagnosis, results, staging, prognosis, causes) versus
+  ``therapeutic`` (what to do: treatment choice, drugs, side effects, care);
+* site: the primary cancer site (or organ of concern) of the conversation.
+
+The lexicons are written for the phrasing of the OncoGPT data: machine-translated Chinese
+consultations ("lung adenocarcinoma", "cardia", "turned into lung") and HealthCareMagic-style
+English questions. Research use only, never clinical use.
+
+``python -m oncogpt.data.categorize --eval`` measures the classifiers on ``../shared/data``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+SITES: tuple[str, ...] = (
+    "lung",
+    "breast",
+    "colorectal",
+    "esophageal",
+    "liver",
+    "cervical",
+    "head_neck",
+    "gastric",
+    "pancreatic",
+    "thyroid",
+    "ovarian",
+    "prostate",
+    "uterine",
+    "bone_soft_tissue",
+    "kidney",
+    "nasopharyngeal",
+    "skin",
+    "lymphoma",
+    "brain",
+    "bladder",
+    "leukemia",
+    "other",
+    "none",
+)
+CATEGORIES: tuple[str, ...] = ("research", "therapeutic")
+
+# Repository root is parents[2] of oncogpt/data/categorize.py; the shared data sits beside it.
+DATA_DIR: Path = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+QA_FILE = "oncogpt_qa_public.json"
+LABELS_FILE = "oncogpt_qa_public.labels.jsonl"
+GENERAL_FILE = "genmedgpt5k.json"
+
+# --------------------------------------------------------------------------------------------
+# Fast regex matching
+# --------------------------------------------------------------------------------------------
+
+_REGEX_META = frozenset("\\()[].?*+{}^$|")
+
+
+def _top_level_branches(pattern: str) -> list[str]:
+    """Split ``pattern`` at the ``|`` that are outside groups and character classes."""
+    branches, depth, in_class, escaped, start = [], 0, False, False, 0
+    for i, ch in enumerate(pattern):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            branches.append(pattern[start:i])
+            start = i + 1
+    branches.append(pattern[start:])
+    return branches
+
+
+def literal_triggers(pattern: str) -> tuple[str, ...] | None:
+    """Substrings of which every match of ``pattern`` contains one: the literal start of each
+    top-level alternative. None when an alternative does not start with a literal (no gate)."""
+    triggers = []
+    for branch in _top_level_branches(pattern):
+        run = ""
+        for ch in branch:
+            if ch in _REGEX_META:
+                break
+            run += ch
+        if run and len(branch) > len(run) and branch[len(run)] in "?*{":
+            run = run[:-1]  # the last literal is optional ("tumou?r")
+        if not run:
+            return None
+        triggers.append(run)
+    return tuple(dict.fromkeys(triggers))
+
+
+@dataclass(frozen=True)
+class GatedPattern:
+    """A compiled regex with a cheap substring pre-check.
+
+    Python's ``re`` scans long alternations slowly (several microseconds per pattern and
+    text); ``str.__contains__`` on the literal starts is ~20x faster and rules out most
+    patterns for a given text, which keeps the classifiers well under 1 ms per text.
+    """
+
+    rx: re.Pattern[str]
+    triggers: tuple[str, ...] | None
+
+    @classmethod
+    def compile(cls, pattern: str) -> GatedPattern:
+        return cls(re.compile(pattern), literal_triggers(pattern))
+
+    def may_match(self, text: str) -> bool:
+        return self.triggers is None or any(t in text for t in self.triggers)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        return self.rx.finditer(text) if self.may_match(text) else iter(())
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self.rx.search(text) if self.may_match(text) else None
+
+
+# --------------------------------------------------------------------------------------------
+# Oncology relevance
+# --------------------------------------------------------------------------------------------
+
+# Weighted cancer lexicon. "benign" is deliberately absent: "benign prostatic hyperplasia" or
+# "benign positional vertigo" are general medicine; a benign-vs-malignant question still scores
+# through "malignant". "tumor" alone is weaker than "cancer" (fibroid, "tumor" of the brain in
+# general dialogues) but still a strong hint.
+ONCOLOGY_LEXICON: dict[str, float] = {
+    r"cancer|carcinoma|malignan(?!t hypertension)|metasta|oncolog|neoplas|sarcoma|lymphoma|leuk(?:a)?emia": 2.0,
+    r"melanoma|myeloma|blastoma|glioma|mesothelioma|seminoma|hodgkin": 1.5,
+    r"chemo|radiotherapy|radiation therapy|immunotherapy|targeted therapy|targeted drug": 1.5,
+    r"tumor|tumour|space occupying|gamma knife|palliative|hospice|remission|recurrence": 1.0,
+    r"tinib\b|mab\b|platin\b|taxel\b|pemetrexed|gemcitabine|capecitabine|xeloda|herceptin": 1.0,
+    r"tamoxifen|letrozole|anastrozole|mastectomy|lobectomy|gastrectomy|colectomy": 1.0,
+    r"stage (?:i{1,3}v?|iv|[1-4])[abc]?\b|t\d ?n\d ?m\d": 1.0,
+    r"egfr|her2|brca|pd l?1\b|cea\b|afp\b|psa\b|ca ?125|ca ?19 ?9": 0.7,
+    r"biopsy|patholog|pet ?ct|lump|nodule|cysts?\b|mass\b": 0.5,
+}
+# Raw weighted sum needed to call a conversation oncological (about one "cancer" word plus a
+# little context, or two clear cancer words).
+ONCOLOGY_THRESHOLD = 2.0
+# The answer counts less than the question: doctors often "rule out cancer" in general medicine.
+ANSWER_WEIGHT = 0.35
+_ONCOLOGY_RX: tuple[tuple[GatedPattern, float], ...] = tuple(
+    (GatedPattern.compile(pattern), weight) for pattern, weight in ONCOLOGY_LEXICON.items()
+)
+# A single occurrence saturates per pattern family beyond this count, so one long list of lump
+# descriptions does not make a dermatology question oncological.
+_MAX_HITS_PER_PATTERN = 3
+
+
+_SPACES_RX = re.compile(r"\s+")
+
+
+def _normalize(text: str) -> str:
+    """Lower-case, unify quotes and whitespace so the lexicons stay simple."""
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u00a0", " ")
+    # Hyphens become spaces so "non-small-cell" and "non small cell" are one lexicon entry.
+    text = text.replace("-", " ").replace("\u2010", " ").replace("\u2013", " ")
+    return _SPACES_RX.sub(" ", text.lower()).strip()
+
+
+def oncology_raw_score(text: str) -> float:
+    """Weighted count of cancer lexicon hits in already normalised ``text``."""
+    total = 0.0
+    for rx, weight in _ONCOLOGY_RX:
+        hits = sum(1 for _ in rx.finditer(text))
+        total += weight * min(hits, _MAX_HITS_PER_PATTERN)
+    return total
+
+
+def _oncology_score(question: str, answer: str) -> float:
+    return oncology_raw_score(question) + ANSWER_WEIGHT * oncology_raw_score(answer)
+
+
+# --------------------------------------------------------------------------------------------
+# Category: research (understand) vs therapeutic (act)
+# --------------------------------------------------------------------------------------------
+
+_SUBJ = r"(?:i|he|she|we|they|it|you|my \w+|the patient|patients?|this|that)"
+
+
+def _lead(heads: str, tail: str) -> str:
+    """``_lead("a|b", " x")`` = ``"a x|b x"``: alternatives that each start with a literal let
+    Python's regex engine skip ahead quickly (a leading group or ``\\b`` is ~5x slower)."""
+    return "|".join(head + tail for head in heads.split("|"))
+
+
+# Research cues: prognosis, diagnosis, interpretation of results, causes.
+RESEARCH_CUES: dict[str, float] = {
+    # prognosis
+    rf"how long (?:can|will|could|would|does|do) {_SUBJ}(?: \w+)? (?:live|survive|last)": 3.0,
+    r"how long (?:can|will) (?:life|survival) be|time ?frame|how much time": 3.0,
+    r"life expectancy|survival (?:rate|time|period)|prognosis|cure rate|5 year|five year": 2.0,
+    rf"can {_SUBJ}(?: \w+)?(?: still)? be cured|curable": 3.0,
+    r"possibility of (?:a )?cure|chance of (?:a )?(?:cure|survival|recovery)|cure possible": 3.0,
+    r"incurable|turnaround|full recovery|fully recover|how hopeful|any hope\b": 2.0,
+    # diagnosis / is it cancer / staging
+    _lead("is|was|are", r" (?:it|this|that|these|they|[\d.*x]+ ?(?:cm|mm)?) (?:a |an )?(?:\w+ )?"
+          r"(?:cancer|cancerous|tumou?r|malignant|benign|disease)"): 3.0,
+    _lead("could|can|may|might|will", r" (?:it|this|that|these|they) (?:be|mean|indicate|become)"): 3.0,
+    _lead("do|does|did", rf" {_SUBJ} (?:\w+ ){{0,2}}(?:have|has) (?:\w+ ){{0,3}}"
+          r"(?:cancer|tumou?r|leuka?emia)"): 3.0,
+    r"how likely|what are the (?:chances|odds)|chances? (?:of|that)|risk of|at (?:higher )?risk": 2.0,
+    r"become (?:cancer|malignant)|turn (?:into )?(?:cancer|malignant)|cancer ?related": 2.0,
+    r"benign or (?:malignant|not)|malignant or benign|is (?:it|this) (?:serious|dangerous|rare)": 2.0,
+    r"what stage|which (?:stage|period)|"
+    + _lead("in the|at the", r" (?:late|advanced|early|terminal) stage\?"): 2.0,
+    _lead("has|have|did", r" (?:it|the cancer|the tumou?r) (?:spread|metasta\w*|transferred)"): 2.0,
+    _lead("is|has", r" (?:it|this|that) (?:a |an |been )?(?:metasta\w*|recurrence|relapse|spread)"): 2.0,
+    r"cause (?:\w+ )?(?:to )?(?:relapse|recur\w*|cancer)|easy to (?:relapse|recur)": 2.0,
+    # results / causes / meaning
+    r"reason|what caus|why\b|how could|what's the situation|what is the situation": 2.0,
+    r"what (?:does|do) (?:this|these|it|that|the \w+) (?:mean|indicate)|"
+    r"what (?:it|this) (?:is|might be|may be|could be)": 2.0,
+    _lead("do|does", r" (?:this|these|it)(?: \w+)? (?:indicate|mean|show)")
+    + r"|related to|is (?:it|this) related|any problems?|anything to worry|worry about": 2.0,
+    _lead("connection|relation|relationship|link|linked", r" (?:between|with|to)"): 1.5,
+    r"getting (?:better|worse)|get (?:better|worse)|is (?:it|the condition) (?:better|improving)": 2.0,
+    r"what happened|is (?:this|that|it) (?:true|possible|normal)|what to expect|accurate": 1.5,
+    r"effect (?:\w+ ){0,4}(?:is|was) not|drug resistance|resistant|signs? of": 1.5,
+    # worry about having cancer, work-up (tests are part of understanding the disease)
+    _lead("worried|worry|scared|afraid|concerned|paranoid|fear",
+          r"\w* (?:\w+ ){0,6}(?:cancer|malignan\w*|tumou?r)")
+    + "|" + _lead("if|whether", r" (?:\w+ ){0,4}(?:cancer|malignant)\b"): 2.0,
+    _lead("other|more|further|any|genetic", r" (?:tests?|testing|examinations?|checks?)")
+    + "|tested for|screening|"
+    + _lead("high|what|any", r" (?:possibility|probability|likelihood)\b"): 2.0,
+}
+
+# Therapeutic cues: treatment choice, drugs, dose, side effects, symptom relief, daily care.
+THERAPEUTIC_CUES: dict[str, float] = {
+    r"what (?:kind of |type of |other |good |better )?(?:medicines?|drugs?|treatments?|"
+    r"medications?|creams?|pain meds)": 3.0,
+    r"how (?:to|should|can|do|could) (?:\w+ ){0,3}(?:treat|deal|adjust|relieve|alleviate|"
+    r"prolong|proceed|prescribe|take)": 3.0,
+    r"what (?:should|can|could|shall) (?:i|we|he|she|they|our \w+) do|what to do|next step": 3.0,
+    r"is there any (?:\w+ ){0,3}(?:way|method|medicine|drug|treatment|solution|option)": 3.0,
+    _lead("any|other|better|good", r" (?:\w+ )?(?:treatments?|methods|options?|solutions?|ways?)\b"): 2.0,
+    _lead("can|could|should|may|must", r" (?:i|he|she|we|they|my \w+|the patient) (?:still )?"
+          r"(?:take|use|eat|have|do|stop|continue|change|undergo|inject|try|drink|go|get)\b"): 2.5,
+    # ... but not "do I need other tests", which is work-up (research)
+    _lead("do i|does he|does she|do we|do they|does it|is it necessary|need to take|need to use|"
+          "need to do|need to have", r"(?: need)?(?! (?:to )?(?:do |have |be )?(?:\w+ )?"
+          r"(?:tests?|tested|examinations?|checks?|scans?))"): 2.5,
+    r"should (?:i|he|she|we|they)|surgery or\b|chemotherapy or\b|radiotherapy or\b|"
+    r"medicine or\b": 2.0,
+    r"side effect|adverse reaction|adverse effect|toxicity|reaction to|reactions to": 2.0,
+    # "suppress\b" so "bone marrow suppression" (a narrative of past events) does not count
+    r"relieve|alleviate|reduce|control|suppress\b|prevent|improve|relief": 1.5,
+    r"recommend|suggestion|advice|advise|prescri|dose\b|dosage|regimen|plan\b|scheme": 1.5,
+    r"traditional chinese medicine|chinese medicine|tcm\b|herbal|decoction|conditioning": 1.0,
+    r"can (?:\w+ ){1,3}cure|cured (?:by|with)|"
+    + _lead("is|are", r" (?:\w+ ){0,2}(?:effective|useful|meaningful|feasible|suitable)"): 1.5,
+    r"what (?:is|are) the effect|how effective|what (?:is|are) the advantages?": 1.5,
+    r"diet|nutrition|eat\b|care for|nursing|pay attention|hospital(?:ized|isation)?\b": 0.7,
+    r"treat|therapy|medicine|drugs?\b|surgery|operation|chemotherapy|radiotherapy": 0.5,
+}
+
+_RESEARCH_RX = tuple((GatedPattern.compile(p), w) for p, w in RESEARCH_CUES.items())
+_THERAPEUTIC_RX = tuple((GatedPattern.compile(p), w) for p, w in THERAPEUTIC_CUES.items())
+# Narrative sentences ("he had chemotherapy in May") describe history rather than the request,
+# so cues there count much less than in the sentences that actually ask something.
+NARRATIVE_WEIGHT = 0.1
+# A full stop between digits ("2.4*1.8 cm") does not end a sentence.
+_SENTENCE_RX = re.compile(r"(?:[^.?!;\n]|\.(?=\d))+[.?!;\n]*")
+# A sentence asks when it has a question mark, opens like a question, or carries a request.
+_ASK_START_RX = re.compile(
+    r"\W*(?:\d\W*)?(?:how|what|which|why|whether|is|are|was|can|could|should|do|does|did|"
+    r"will|would|may|must|any|if)\b"
+)
+_ASK_WORD_RX = re.compile(
+    r"ask|wonder|want to know|would like to know|please|help|advi[cs]e|consult|excuse me|seek"
+)
+
+
+def _asks(sentence: str) -> bool:
+    return (
+        "?" in sentence
+        or _ASK_START_RX.match(sentence) is not None
+        or _ASK_WORD_RX.search(sentence) is not None
+    )
+
+
+def _sentences(text: str) -> list[tuple[int, int, bool]]:
+    """Sentence spans (start, end, asks); the last sentence always counts as asking."""
+    out = [
+        (m.start(), m.end(), _asks(m.group(0)))
+        for m in _SENTENCE_RX.finditer(text)
+        if m.group(0).strip(" .,")
+    ]
+    if out:
+        out[-1] = (out[-1][0], out[-1][1], True)
+    return out
+
+
+def _cue_score(text: str, sentences: Sequence[tuple[int, int, bool]], cues: Sequence) -> float:
+    """Sum of cue weights, each cue counted once per sentence, narrative sentences discounted.
+
+    One ``finditer`` per cue over the whole text (then a bisect to find the sentence) is much
+    faster than searching every sentence with every cue.
+    """
+    starts = [start for start, _, _ in sentences]
+    total = 0.0
+    for rx, weight in cues:
+        seen: set[int] = set()
+        for m in rx.finditer(text):
+            k = bisect_right(starts, m.start()) - 1
+            if k < 0 or k in seen:
+                continue
+            seen.add(k)
+            total += weight * (1.0 if sentences[k][2] else NARRATIVE_WEIGHT)
+    return total
+
+
+def category_scores(question: str) -> dict[str, float]:
+    """Research and therapeutic cue scores of an already normalised question."""
+    sentences = _sentences(question)
+    return {
+        "research": _cue_score(question, sentences, _RESEARCH_RX),
+        "therapeutic": _cue_score(question, sentences, _THERAPEUTIC_RX),
+    }
+
+
+def _decide_category(scores: dict[str, float]) -> str:
+    # Ties (including "no cue at all") go to the majority class of the data: therapeutic.
+    return "research" if scores["research"] > scores["therapeutic"] else "therapeutic"
+
+
+# --------------------------------------------------------------------------------------------
+# Site
+# --------------------------------------------------------------------------------------------
+
+# Cancer words that turn an organ mention into a strong cue ("lung [squamous cell] carcinoma");
+# "anti-cancer drugs" after "oral" must not make an oral cancer.
+_CA = r"(?<!anti )(?:cancer\w*|carcinoma\w*|adenocarcinoma\w*|tumou?rs?\b|malignan\w*|ca\b|neoplasm)"
+
+
+@dataclass(frozen=True)
+class SiteLexicon:
+    """Lexicon of one site. Entries are lower-case literals matched from a word start; a
+    trailing ``*`` lets the word continue ("esophag*" = esophagus, esophageal), otherwise only a
+    plural ``s``/``es`` may follow. Hyphens are spaces after normalisation ("non small cell")."""
+
+    organs: tuple[str, ...] = ()  # "<organ> [up to two words] <cancer word>" is a strong cue
+    terms: tuple[str, ...] = ()  # strong on their own: subtypes, site-specific drugs, surgery
+    weak: tuple[str, ...] = ()  # anatomy that only hints at the site (organs count here too)
+
+
+SITE_LEXICON: dict[str, SiteLexicon] = {
+    "lung": SiteLexicon(
+        organs=("lung", "pulmonary", "bronch*", "lobe", "pleura*"),
+        terms=(
+            "nsclc", "sclc", "non small cell", "small cell lung", "small cell carcinoma",
+            "lung squamous", "lung sarcomatoid", "lung neuroendocrine", "lung large cell",
+            "central lung", "peripheral lung", "adenocarcinoma of the lung", "mesothelioma",
+            "lobectomy", "gefitinib", "iressa", "icotinib", "osimertinib", "tagrisso",
+            "erlotinib", "tarceva", "afatinib", "crizotinib", "alectinib", "almonertinib",
+            "aumolertinib", "ensartinib", "pemetrexed", "anlotinib", "egfr", "alk", "ros1",
+        ),
+        weak=("hilar", "hilum", "mediastin*", "cough*", "sputum", "hemoptysis"),
+    ),
+    "breast": SiteLexicon(
+        organs=("breast", "mammary"),
+        terms=(
+            "ductal carcinoma", "lobular carcinoma", "triple negative", "mastectomy",
+            "lumpectomy", "herceptin", "trastuzumab", "pertuzumab", "tamoxifen", "letrozole",
+            "anastrozole", "exemestane", "her2", "brca*", "breast nodule", "breast lump",
+            "breast mass", "latissimus dorsi",
+        ),
+        weak=("armpit", "axilla*", "nipple", "mammogram*"),
+    ),
+    "colorectal": SiteLexicon(
+        organs=("colon", "colorectal", "rectal", "rectum", "bowel", "intestin*", "sigmoid"),
+        terms=(
+            "colostomy", "colectomy", "ostomy", "folfox", "folfiri", "xelox", "oxaliplatin",
+            "cetuximab", "bevacizumab", "avastin", "rectum",
+        ),
+        weak=("colonoscopy", "stool", "anus", "anal"),
+    ),
+    "esophageal": SiteLexicon(
+        organs=("esophag*", "oesophag*", "cardia", "cardiac", "gastroesophageal"),
+        terms=("esophagectomy", "esophageal", "oesophageal"),
+        weak=("swallow*",),
+    ),
+    "liver": SiteLexicon(
+        organs=("liver", "hepat*"),
+        terms=("hcc", "afp", "alpha fetoprotein", "sorafenib", "lenvatinib", "tace"),
+        weak=("alt", "ast", "transaminase*", "ferritin"),
+    ),
+    "cervical": SiteLexicon(
+        organs=("cervical", "cervix"),
+        terms=("cin1", "cin2", "cin3", "cin 1", "cin 2", "cin 3", "pap smear", "colposcopy",
+               "hpv"),
+    ),
+    "head_neck": SiteLexicon(
+        organs=("laryn*", "throat", "oral", "tongue", "mouth", "pharyn*", "hypopharyn*",
+                "tonsil*", "parotid", "salivary", "head and neck", "gum", "lip"),
+        terms=("laryngectomy", "chewing tobacco", "oral lesion", "oral sore"),
+        weak=("hoarse*", "jaw"),
+    ),
+    "gastric": SiteLexicon(
+        organs=("gastric", "stomach"),
+        terms=("gastrectomy", "signet ring", "h pylori", "h. pylori"),
+        weak=("gastroscopy", "endoscopy"),
+    ),
+    "pancreatic": SiteLexicon(organs=("pancrea*",), terms=("whipple", "ampulla*")),
+    "thyroid": SiteLexicon(
+        organs=("thyroid",),
+        terms=("papillary carcinoma", "papillary thyroid", "thyroidectomy", "thyroid nodule"),
+    ),
+    "ovarian": SiteLexicon(
+        organs=("ovar*",),
+        terms=("ca125", "ca 125", "teratoma", "oophorectomy", "oopherectomy"),
+        weak=("pelvic",),
+    ),
+    "prostate": SiteLexicon(
+        organs=("prostat*",), terms=("psa", "gleason", "goserelin", "bicalutamide", "abiraterone")
+    ),
+    "uterine": SiteLexicon(
+        organs=("endometri*", "uter*", "womb"), terms=("hysterectomy", "choriocarcinoma")
+    ),
+    "bone_soft_tissue": SiteLexicon(
+        organs=("bone", "soft tissue"),
+        terms=("sarcoma", "osteosarcoma", "chondrosarcoma", "liposarcoma", "rhabdomyosarcoma",
+               "ewing", "giant cell tumor"),
+        weak=("thigh", "knee", "wrist"),
+    ),
+    "kidney": SiteLexicon(organs=("kidney", "renal"), terms=("nephrectomy", "renal cell")),
+    "nasopharyngeal": SiteLexicon(organs=("nasal", "nose"), terms=("nasopharyn*",)),
+    "skin": SiteLexicon(
+        organs=("skin", "sweat gland"),
+        terms=("melanoma", "basal cell", "mole"),
+        weak=("scalp",),
+    ),
+    "lymphoma": SiteLexicon(terms=("lymphoma", "hodgkin*", "non hodgkin*")),
+    "brain": SiteLexicon(
+        organs=("brain",),
+        terms=("glioma", "glioblastoma", "astrocytoma", "meningioma", "medulloblastoma"),
+        weak=("intracranial",),
+    ),
+    "bladder": SiteLexicon(
+        organs=("bladder", "ureter*", "urothelial"), terms=("cystoscopy", "urothelial"),
+        weak=("hematuria", "urin*"),
+    ),
+    "leukemia": SiteLexicon(
+        terms=("leukemia", "leukaemia", "aml", "cll", "cml", "myeloma"),
+        weak=("blood cancer", "white blood cell"),
+    ),
+    "other": SiteLexicon(
+        organs=("gallbladder", "gall bladder", "spleen", "splenic", "testic*", "testis",
+                "adrenal", "thym*", "penile", "vulvar", "vaginal", "bile duct", "biliary",
+                "appendix", "small intestine", "duoden*"),
+        terms=("cholangiocarcinoma", "testic*", "testis", "thymoma"),
+    ),
+}
+# Sites whose organ words are only counted as weak: "cervical" also means the neck (cervical
+# spine, cervical lymph nodes), so only "cervical ... cancer" or the cervix itself counts.
+_WEAK_EXCLUDED_ORGANS = {"cervical": ("cervical",), "esophageal": ("cardiac",)}
+
+STRONG_WEIGHT = 3.0
+# A lesion in an organ ("a nodule in the right lung", "thyroid nodule") names the organ of
+# concern even when nobody has said "cancer" yet.
+LESION_WEIGHT = 1.5
+WEAK_WEIGHT = 0.5
+# The primary is usually named first ("lung cancer with brain metastases").
+FIRST_STRONG_BONUS = 1.5
+# Organs named as metastasis targets ("lung metastases", "spread to the lungs") are not the
+# primary: their mentions count only this much.
+METASTASIS_DISCOUNT = 0.1
+# Below this best score the conversation names no site: "none".
+SITE_MIN_SCORE = 1.4
+
+# Metastasis zones: the organ named right before "metastasis" or after "spread to" etc.
+_TARGET = (
+    r"(?:lungs?|pulmonary|liver|hepatic|brain|intracranial|bones?|bone marrow|lymph nodes?|"
+    r"pleura\w*|adrenal|kidneys?|spine|skull|peritone\w*|abdomin\w*|chest)"
+)
+_MET_ZONE_RX = re.compile(
+    rf"(?:(?:{_TARGET})(?: and | or |, ?)?){{1,4}} ?(?:metasta\w*|transfers?|spread)"
+    rf"|(?:metasta\w*|spread\w*|transferr?\w*|turned|invad\w*|moved|involv\w*|recurr\w*)"
+    rf" (?:\w+ ){{0,2}}(?:to|into|in|on)\b[^.;]{{0,60}}"
+    rf"|metasta\w* (?:in|on|of) (?:the |both )?[^.;]{{0,30}}"
+)
+# Words without which no metastasis zone can exist (cheap substring gate before the regex).
+_MET_GATE = ("metasta", "transfer", "spread", "turned", "invad", "moved", "involv", "recurr")
+_LESION_HEADS = "nodule|lump|mass|cyst|shadow|lesion|space occupying"
+_LESION = r"(?:nodules?|lumps?|mass(?:es)?|cysts?|shadows?|lesions?|space occupying)"
+
+
+def _entry_branches(entries: Iterable[str], tail: str = "") -> list[str]:
+    """One regex branch per lexicon entry (see :class:`SiteLexicon`), followed by ``tail``.
+
+    Each branch starts with its literal and checks the word start with a lookbehind placed
+    *after* it: literal-led alternations are several times faster in Python's ``re`` than a
+    leading ``\\b`` or group."""
+    branches = []
+    for entry in entries:
+        word = re.escape(entry.rstrip("*"))
+        end = r"\w*" if entry.endswith("*") else r"(?:e?s)?\b"
+        branches.append(rf"{word}(?<![a-z0-9]{word}){end}{tail}")
+    return branches
+
+
+@dataclass(frozen=True)
+class _SiteMatcher:
+    gate: tuple[str, ...]  # substrings, one of which must occur for any cue to match
+    strong: re.Pattern[str] | None
+    lesion: re.Pattern[str] | None
+    weak: re.Pattern[str] | None
+
+
+def _compile_branches(branches: Sequence[str]) -> re.Pattern[str] | None:
+    return re.compile("|".join(branches)) if branches else None
+
+
+def _build_matcher(site: str, lex: SiteLexicon) -> _SiteMatcher:
+    excluded = _WEAK_EXCLUDED_ORGANS.get(site, ())
+    organs = [e for e in lex.organs if e not in excluded]
+    organ_alt = "|".join(_entry_branches(organs))
+    lesion = _entry_branches(organs, rf"(?: \w+){{0,2}} {_LESION}")
+    if organs:
+        lesion += [
+            rf"{head}(?:s|es)? (?:in|on|of) (?:(?:my|his|her|the|both|left|right|upper|lower) )*"
+            rf"(?:{organ_alt})"
+            for head in _LESION_HEADS.split("|")
+        ]
+    return _SiteMatcher(
+        gate=tuple(e.rstrip("*") for e in lex.organs + lex.terms + lex.weak),
+        strong=_compile_branches(
+            _entry_branches(lex.organs, rf"(?: \w+){{0,2}} {_CA}") + _entry_branches(lex.terms)
+        ),
+        lesion=_compile_branches(lesion),
+        weak=_compile_branches(_entry_branches(organs + list(lex.weak))),
+    )
+
+
+# Matching every site regex against every text would cost more than 1 ms per conversation;
+# the substring gate skips the sites whose words do not occur at all (most of them).
+_SITE_MATCHERS: dict[str, _SiteMatcher] = {s: _build_matcher(s, lx) for s, lx in SITE_LEXICON.items()}
+_NO_POSITION = 10**9
+
+
+def _in_spans(pos: int, spans: Sequence[tuple[int, int]]) -> bool:
+    return any(start <= pos < end for start, end in spans)
+
+
+def _site_hits(text: str) -> tuple[dict[str, float], str | None]:
+    """Per-site scores of one text and the site of the first strong non-metastatic hit."""
+    spans = []
+    if any(g in text for g in _MET_GATE):
+        spans = [m.span() for m in _MET_ZONE_RX.finditer(text)]
+    strong: dict[str, float] = {}
+    lesion: dict[str, float] = {}
+    weak: dict[str, float] = {}
+    first: tuple[int, str | None] = (_NO_POSITION, None)
+    for site, matcher in _SITE_MATCHERS.items():
+        if not any(g in text for g in matcher.gate):
+            continue
+        for rx, found in ((matcher.strong, strong), (matcher.lesion, lesion), (matcher.weak, weak)):
+            for m in rx.finditer(text) if rx is not None else ():
+                in_met = _in_spans(m.start(), spans)
+                found[site] = found.get(site, 0.0) + (METASTASIS_DISCOUNT if in_met else 1.0)
+                if found is strong and not in_met and m.start() < first[0]:
+                    first = (m.start(), site)
+    return _combine_tiers(strong, lesion, weak), first[1]
+
+
+def _combine_tiers(
+    strong: dict[str, float], lesion: dict[str, float], weak: dict[str, float]
+) -> dict[str, float]:
+    """Weighted sum of the cue tiers. A lesion elsewhere in a patient with a named cancer
+    ("gastric cancer ... nodules in both lungs") is most likely a metastasis or incidental, so
+    lesions count fully only when no other site has a strong cue."""
+    scores: dict[str, float] = {}
+    for site in strong.keys() | lesion.keys() | weak.keys():
+        other_named = any(v >= 1.0 for s, v in strong.items() if s != site)
+        lesion_weight = WEAK_WEIGHT if other_named else LESION_WEIGHT
+        scores[site] = (
+            STRONG_WEIGHT * strong.get(site, 0.0)
+            + lesion_weight * lesion.get(site, 0.0)
+            + WEAK_WEIGHT * weak.get(site, 0.0)
+        )
+    return scores
+
+
+def site_scores(question: str, answer: str = "") -> dict[str, float]:
+    """Score every site on normalised text; the question counts fully, the answer a third."""
+    scores: dict[str, float] = {}
+    for text, weight in ((question, 1.0), (answer, 1.0 / 3.0)):
+        hits, first_site = _site_hits(text)
+        for site, score in hits.items():
+            scores[site] = scores.get(site, 0.0) + weight * score
+        if first_site is not None:
+            scores[first_site] += weight * FIRST_STRONG_BONUS
+    return scores
+
+
+def _decide_site(scores: dict[str, float]) -> str:
+    if not scores:
+        return "none"
+    best = max(scores, key=lambda s: (scores[s], -SITES.index(s)))
+    return best if scores[best] >= SITE_MIN_SCORE else "none"
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Categorization:
+    """Result of :func:`categorize`.
+
+    ``scores`` holds ``oncology``, ``research``, ``therapeutic`` and ``site:<name>`` for every
+    site with a non-zero score, so callers can apply their own thresholds.
+    """
+
+    oncology: bool
+    oncology_score: float
+    category: str
+    site: str
+    scores: dict[str, float]
+
+
+def categorize(question: str, answer: str = "") -> Categorization:
+    """Categorise one conversation (patient question and optional doctor answer)."""
+    q, a = _normalize(question), _normalize(answer)
+    onco = _oncology_score(q, a)
+    cat_scores = category_scores(q)
+    s_scores = site_scores(q, a)
+    scores = {"oncology": onco, **cat_scores}
+    scores.update({f"site:{s}": round(v, 4) for s, v in s_scores.items()})
+    return Categorization(
+        oncology=onco >= ONCOLOGY_THRESHOLD,
+        oncology_score=onco,
+        category=_decide_category(cat_scores),
+        site=_decide_site(s_scores),
+        scores=scores,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation on the shared labelled data (``python -m oncogpt.data.categorize --eval``)
+# --------------------------------------------------------------------------------------------
+
+
+def load_labeled(data_dir: Path = DATA_DIR) -> list[tuple[dict, dict]]:
+    """(item, label) pairs of the public OncoGPT QA set; labels are in the same order."""
+    items = json.loads((data_dir / QA_FILE).read_text(encoding="utf-8"))
+    with (data_dir / LABELS_FILE).open(encoding="utf-8") as fh:
+        labels = [json.loads(line) for line in fh if line.strip()]
+    if len(items) != len(labels) or any(lab["idx"] != i for i, lab in enumerate(labels)):
+        raise ValueError("items and labels are not aligned")
+    return list(zip(items, labels, strict=True))
+
+
+def load_general(data_dir: Path = DATA_DIR) -> list[dict]:
+    """General-medicine dialogues (GenMedGPT-5k), Alpaca format with ``input``/``output``."""
+    return json.loads((data_dir / GENERAL_FILE).read_text(encoding="utf-8"))
+
+
+def split_of(idx: int) -> str:
+    """Development split is the even indices; odd indices are held out."""
+    return "dev" if idx % 2 == 0 else "heldout"
+
+
+def accuracy(pairs: Iterable[tuple[str, str]]) -> tuple[float, int]:
+    """(accuracy, n) of (predicted, gold) pairs; accuracy is nan on an empty input."""
+    pairs = list(pairs)
+    if not pairs:
+        return math.nan, 0
+    return sum(p == g for p, g in pairs) / len(pairs), len(pairs)
+
+
+def evaluate(data_dir: Path = DATA_DIR) -> dict[str, float]:
+    """Accuracy figures (category, site) per split and oncology rates on both corpora."""
+    rows = []
+    for item, label in load_labeled(data_dir):
+        pred = categorize(item["question"], item["output"])
+        rows.append((label, pred))
+    out: dict[str, float] = {}
+    for split in ("dev", "heldout", "all"):
+        sel = [(lab, p) for lab, p in rows if split in ("all", split_of(lab["idx"]))]
+        out[f"category_{split}"] = accuracy((p.category, lab["category"]) for lab, p in sel)[0]
+        clear = [(p.category, lab["category"]) for lab, p in sel if lab["confidence"] == "clear"]
+        out[f"category_clear_{split}"] = accuracy(clear)[0]
+        out[f"site_{split}"] = accuracy((p.site, lab["site"]) for lab, p in sel)[0]
+    out["oncology_rate_oncology"] = sum(p.oncology for _, p in rows) / len(rows)
+    general = load_general(data_dir)
+    hits = sum(categorize(g["input"], g["output"]).oncology for g in general)
+    out["oncology_rate_general"] = hits / len(general)
+    out["n_general"] = float(len(general))
+    return out
+
+
+def confusion(pairs: Iterable[tuple[str, str]]) -> Counter:
+    """Counter of (gold, predicted) pairs."""
+    return Counter((g, p) for p, g in pairs)
+
+
+def _print_confusion(title: str, pairs: list[tuple[str, str]], labels: Sequence[str]) -> None:
+    table = confusion(pairs)
+    used = [lab for lab in labels if any(lab in key for key in table)]
+    print(f"\n{title} (rows = gold, columns = predicted)")
+    print(" " * 17 + "".join(f"{lab[:6]:>7}" for lab in used))
+    for gold in used:
+        print(f"{gold:>16} " + "".join(f"{table[(gold, p)]:>7}" for p in used))
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--eval", action="store_true", help="measure on ../shared/data")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    args = parser.parse_args(argv)
+    if not args.eval:
+        parser.print_help()
+        return 0
+    if not (args.data_dir / QA_FILE).exists():
+        print(f"data not found in {args.data_dir}")
+        return 1
+    figures = evaluate(args.data_dir)
+    for key, value in figures.items():
+        print(f"{key:>28}: {value:.3f}" if key != "n_general" else f"{key:>28}: {value:.0f}")
+    rows = [
+        (lab, categorize(it["question"], it["output"])) for it, lab in load_labeled(args.data_dir)
+    ]
+    held = [(lab, p) for lab, p in rows if split_of(lab["idx"]) == "heldout"]
+    _print_confusion(
+        "category, all 500", [(p.category, lab["category"]) for lab, p in rows], CATEGORIES
+    )
+    _print_confusion(
+        "category, held-out", [(p.category, lab["category"]) for lab, p in held], CATEGORIES
+    )
+    _print_confusion("site, all 500", [(p.site, lab["site"]) for lab, p in rows], SITES)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

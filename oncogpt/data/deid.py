@@ -1,0 +1,569 @@
+"""Offline, rule-based de-identification of patient text (HIPAA Safe Harbor, free-text part).
+
+``deidentify(text)`` replaces identifiers with typed placeholders (``[NAME]``, ``[DATE]``, ...)
+and counts them; ``find_identifiers(text)`` returns the spans. Pure standard library: a table
+of compiled regular expressions plus a few lexicons, about 1 MB of text per second.
+
+Design, and why:
+
+* Recall comes from formats (e-mail, phone, dates, addresses) and from *labels* that real text
+  puts before opaque numbers ("MRN 12345678", "member ID ..."). An unlabelled random number is
+  indistinguishable from a lab value, so it is left alone on purpose.
+* Names are found only next to cues (titles, "my name is", "my wife X", greetings, sign-offs,
+  "a nurse named X") or as a common given name followed by capitalised words. A bare
+  capitalised word never becomes a name, so "Lung cancer" or "Keytruda" at a sentence start
+  survive; eponyms (Hodgkin, Ewing, Wilms, Kaposi ...), brand drugs and disease words veto a
+  candidate name.
+* Placeholders are never re-matched, so ``deidentify`` is idempotent.
+* Patterns start with a look-ahead on their possible first characters: Python's ``re`` then
+  rejects most positions at once instead of trying every alternative (several times faster).
+
+``python -m oncogpt.data.deid_eval`` measures recall, precision and medical-term survival.
+This is a screening tool, not a guarantee: review before any data leaves a secure setting.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections import Counter
+from dataclasses import dataclass
+
+KINDS: tuple[str, ...] = (
+    "NAME",
+    "ADDRESS",
+    "ZIP",
+    "DATE",
+    "AGE",
+    "PHONE",
+    "FAX",
+    "EMAIL",
+    "SSN",
+    "MRN",
+    "HEALTH_PLAN",
+    "ACCOUNT",
+    "LICENSE",
+    "URL",
+    "IP",
+    "DEVICE",
+    "VEHICLE",
+)
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    kind: str
+
+
+def _cue(*phrases: str) -> str:
+    """Case-insensitive cue phrases as one word-bounded regex; a space matches any blanks."""
+    first = sorted({c for phrase in phrases for c in (phrase[0].lower(), phrase[0].upper())})
+    body = "|".join(phrase.replace(" ", r"[ \t]+") for phrase in phrases)
+    return rf"(?=[{''.join(first)}])\b(?i:{body})(?!\w)"
+
+
+# --- building blocks ---------------------------------------------------------------------------
+
+# Latin letters incl. accents (Müller, José, Łukasz); re has no \p{Lu}, so build the classes once.
+_LATIN = [chr(c) for c in (*range(0x41, 0x5B), *range(0x61, 0x7B), *range(0xC0, 0x250))]
+_UP = "[" + "".join(c for c in _LATIN if c.isalpha() and c.isupper()) + "]"
+_LO = "[" + "".join(c for c in _LATIN if c.isalpha() and c.islower()) + "]"
+
+# One capitalised name word: Smith, O'Brien, McDonald, Al-Sayed, Jean-Luc; never part of a longer
+# word (so "OncoGPT" does not yield "Onco").
+_TOKEN = rf"{_UP}(?:{_LO}+|['’](?={_UP}))(?:['’-]?{_UP}{_LO}+)*(?!\w)"
+_INITIAL = rf"{_UP}\."
+_PARTICLE = r"(?:van|von|der|den|de|da|di|del|della|du|le|la|al|el|bin|ibn|ter|ten|dos|das)"
+_NEXT = rf"[ \t]+(?:{_PARTICLE}[ \t]+){{0,2}}(?:{_TOKEN}|{_INITIAL}(?=[ \t]+{_UP}))"
+_NAME = rf"(?:{_PARTICLE}[ \t]+){{0,2}}(?:{_INITIAL}[ \t]?){{0,2}}{_TOKEN}(?:{_NEXT}){{0,3}}"
+# Lower-case names ("my name is josé smith"), used only after the strongest cues.
+_LOWER_TOKEN = rf"{_LO}(?:{_LO}|['’-]{_LO})+"
+_LOWER_NAME = rf"{_LOWER_TOKEN}(?:[ \t]+{_LOWER_TOKEN}){{0,2}}"
+
+_MONTHS_FULL = "january|february|march|april|may|june|july|august|september|october|november|december"
+_MONTHS_ABBR = "jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec"
+_MONTH = rf"(?i:(?:{_MONTHS_FULL})\b(?:\.(?=[ \t]*\d))?|(?:{_MONTHS_ABBR})\b\.?)"
+# Without a year, lower-case "may"/"march" after a number are verbs ("these 2 may interact").
+_MONTH_STRICT = (
+    r"(?:(?i:(?:january|february|april|june|july|august|september|october|november|december)\b"
+    r"|(?:jan|feb|apr|jun|jul|aug|sept|sep|oct|nov|dec)\b\.?)|May\b|March\b|Mar\b\.?)"
+)
+_WEEKDAY = r"(?i:(?:mon|tues?|wed(?:nes)?|thu(?:rs)?|fri|sat(?:ur)?|sun)(?:day\b|\b\.?))"
+_DAY = r"(?:0?[1-9]|[12]\d|3[01])"
+_MON_NUM = r"(?:0?[1-9]|1[0-2])"
+_ORD = r"(?:st|nd|rd|th)"
+_YEAR = r"(?:19|20)\d{2}"
+_AGE_NUM = r"(?:9\d|1[01]\d)"  # Safe Harbor: only ages over 89 are identifiers
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_HEX = r"[0-9A-Fa-f]{1,4}"
+
+_PHONE_VALUE = r"\+?\(?\d[\d \t().-]{5,}\d"
+# Opaque identifiers after a label: digit groups ("485 777 3456") or one token with a digit.
+_ID_VALUE = (
+    r"(?:\d{2,5}(?:[ -]\d{2,5}){1,4}\b|(?=[A-Za-z0-9/-]*\d)[A-Za-z0-9][A-Za-z0-9/-]{4,}"
+    r"(?:[ ](?=[A-Z0-9]*\d)[A-Z0-9]{2,}\b)*)"
+)
+_PLATE_VALUE = r"(?=[A-Z0-9 -]*\d)[A-Z0-9]{1,17}(?:[ -][A-Z0-9]{1,4}){0,3}\b"
+_UK_POST = r"[A-Z]{1,2}\d[A-Z\d]?[ ]\d[A-Z]{2}"
+_CA_POST = r"[A-Z]\d[A-Z][ ]\d[A-Z]\d"
+_US_STATE = (
+    r"(?:A[LKZR]|C[AOT]|D[EC]|FL|GA|HI|I[DLNA]|K[SY]|LA|M[EDAINSOT]|N[EVHJMYCD]|O[HKR]|PA|RI|"
+    r"S[CD]|T[NX]|UT|V[TA]|W[AVIY])"
+)
+_STREET_SUFFIX = (
+    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Way|"
+    r"Terrace|Circle|Parkway|Pkwy|Highway|Hwy|Square|Close|Crescent|Grove|Gardens|Row|Trail|Mews)"
+)
+_STREET_WORD = r"(?:[A-Z][a-z]+|[NSEW]\.?|\d+(?:st|nd|rd|th))"
+_UNIT = r"(?:,?[ ](?i:apt|apartment|suite|ste|unit|flat|#)\.?[ ]?#?[A-Za-z0-9-]*\d[A-Za-z0-9-]*)"
+_CITY = r"(?:,[ ][A-Z][a-z]+(?:[ ][A-Z][a-z]+){0,2}(?=,?[ ](?:[A-Z]{2}\b|[A-Z]{1,2}\d|\d{5})))"
+
+
+def _labelled(kind: str, labels: str, value: str = _ID_VALUE) -> str:
+    """A label ("MRN", "member ID"), an optional "number"/"is"/":"/"#", then the value."""
+    return (
+        rf"(?:{labels})(?:[ \t]*(?i:number|no\.?|num|\#|id)(?![A-Za-z]))?"
+        rf"[ \t]*(?i:is|was|:|=|-|\#)?[ \t]*(?P<{kind}>{value})"
+    )
+
+
+_RELATION = (
+    r"(?i:husband|wife|son|daughter|mother|mom|mum|father|dad|brother|sister|friend|partner|"
+    r"fianc[ée]e?|aunt|uncle|grand(?:mother|father|ma|pa|son|daughter)|niece|nephew|cousin|"
+    r"boyfriend|girlfriend|oncologist|doctor|surgeon|nurse|gp|physician|caregiver|carer|"
+    r"neighbou?r|colleague|child|stepson|stepdaughter|radiologist|pathologist|specialist|"
+    r"consultant|coordinator)"
+)
+_SIGN_OFFS = ("regards", "sincerely", "best wishes", "many thanks", "thanks", "thank you",
+              "cheers", "best")
+
+
+# --- the rule table: (kind, pattern); earlier rules win overlaps -----------------------------
+# A pattern's named groups (named after kinds) give the spans; without groups, the whole match.
+
+_RULE_SOURCES: list[tuple[str, str]] = [
+    ("EMAIL", r"(?=[\w.+-]+@)\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b"),
+    ("URL", r"(?=[hfwHFW])\b(?:https?://|ftp://|www\.)[^\s<>\"'()\[\]]*[^\s<>\"'()\[\].,;:!?]"),
+    (
+        "URL",
+        r"(?=[a-z0-9-]+\.)\b(?:[a-z0-9-]+\.)+(?:com|org|net|edu|gov|io|info|health|co\.uk|org\.uk"
+        r"|nhs\.uk|ca|de|fr|us|au|in|ly|me|ai|app|tv)\b(?:/[^\s<>\"'()]*[^\s<>\"'().,;:!?])?",
+    ),
+    # Any other domain followed by a path ("bit.ly/3xYz", "t.co/abc").
+    ("URL", r"(?=[a-z0-9-]+\.)\b(?:[a-z0-9-]+\.)+[a-z]{2,6}/[^\s<>\"'()]*[^\s<>\"'().,;:!?]"),
+    ("DEVICE", r"(?=[0-9A-Fa-f]{2}[:-])\b(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}\b"),  # MAC
+    ("IP", rf"(?=\d)(?<![\w.])(?:{_OCTET}\.){{3}}{_OCTET}(?!\w|\.\d)"),
+    ("IP", rf"(?=[0-9A-Fa-f])(?<![\w:])(?:{_HEX}:){{7}}{_HEX}(?![\w:])"),
+    (
+        "IP",
+        rf"(?=[0-9A-Fa-f:])(?<![\w:])(?:{_HEX}(?::{_HEX}){{0,6}}::(?:{_HEX}(?::{_HEX}){{0,6}})?"
+        rf"|::{_HEX}(?::{_HEX}){{0,6}})(?![\w:])",
+    ),
+    (
+        "SSN",
+        _labelled("SSN", _cue("ssn", r"ss\#", "social security"), r"\d{3}[- ]?\d{2}[- ]?\d{4}\b"),
+    ),
+    ("SSN", r"(?=\d)\b\d{3}(?:-\d{2}-| \d{2} )\d{4}\b"),
+    ("FAX", rf"{_cue('fax')}[^\d\n]{{0,25}}?(?P<FAX>{_PHONE_VALUE})"),
+    (
+        "MRN",
+        _labelled(
+            "MRN",
+            _cue("mrn", r"mr\#", "medical record", "med rec", r"hospital (?:number|no\.?|id|\#)",
+                 r"chart (?:number|no\.?|\#|id)", r"record (?:number|no\.?|\#)",
+                 r"patient (?:id|number|no\.?)", "unit number", r"nhs (?:number|no\.?)",
+                 r"case (?:number|no\.?)"),
+        ),
+    ),
+    (
+        "HEALTH_PLAN",
+        _labelled(
+            "HEALTH_PLAN",
+            _cue(r"member(?:ship)? (?:id|number|no\.?|\#)", "insurance", "policy", "subscriber",
+                 "health(?: )?plan", "beneficiary", "medicare", "medicaid",
+                 r"group (?:number|no\.?|\#)", "plan id", "bcbs", "mbi"),
+        ),
+    ),
+    (
+        "ACCOUNT",
+        _labelled(
+            "ACCOUNT",
+            _cue("account", "bank account", "billing account", "patient account", r"acct\.?",
+                 "billing", "iban", "card", "credit card", "invoice"),
+        ),
+    ),
+    ("ACCOUNT", r"(?=\d)\b(?:\d{4}[ -]){3}\d{4}\b"),  # payment card number
+    ("ACCOUNT", r"(?=[A-Z])\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){3,7}(?:[ ]?[A-Z0-9]{1,3})?\b"),  # IBAN
+    (
+        "VEHICLE",
+        _labelled(
+            "VEHICLE",
+            _cue("vin", "licen[cs]e plate", "number plate", "plate", "car reg(?:istration)?",
+                 "vehicle reg(?:istration)?", "car plate", "registration plate",
+                 r"reg (?:plate|number|no)"),
+            _PLATE_VALUE,
+        ),
+    ),
+    ("VEHICLE", r"(?=[A-Z0-9])\b(?=[A-HJ-NPR-Z0-9]*\d)(?=[A-HJ-NPR-Z0-9]*[A-Z])[A-HJ-NPR-Z0-9]{17}\b"),
+    (
+        "LICENSE",
+        _labelled(
+            "LICENSE",
+            _cue("driver(?:.?s)? licen[cs]e", "driving licen[cs]e", "licen[cs]e(?! plate)",
+                 "passport", "certificate", "dea", "npi")
+            + r"|\bDL\b",
+        ),
+    ),
+    (
+        "DEVICE",
+        _labelled(
+            "DEVICE",
+            _cue("serial", "s/n", "device (?:id|number|serial)", "imei", "udi", "mac address")
+            + r"|\bSN\b",
+        ),
+    ),
+    # Phones: labelled, North American, international "+", trunk-prefixed "0..." (UK, EU).
+    (
+        "PHONE",
+        _cue("phone", "tel", "telephone", "mobile", "cell(?:phone)?", "landline", "whats?app",
+             "call(?: (?:me|us|her|him))?", "text(?: (?:me|us))?", "reach (?:me|us)",
+             r"contact(?: (?:me|us|number|no\.?))?", r"home (?:number|no\.?)",
+             r"work (?:number|no\.?)", "number is")
+        + rf"[ \t:.#]*(?i:is[ \t]+|at[ \t]+|on[ \t]+)?(?P<PHONE>{_PHONE_VALUE})",
+    ),
+    (
+        "PHONE",
+        r"(?=[\d(+])(?<![\w+])(?:\+?1[ .-]?)?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}\b"
+        r"(?:[ ]?(?i:x|ext\.?)[ ]?\d{1,5})?",
+    ),
+    ("PHONE", r"(?=\+)(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?)(?:[ .-]?\d{2,5}){1,5}\b"),
+    ("PHONE", r"(?=0)(?<![\w+.])0\d{2,4}[ -]?\d{3,4}[ -]?\d{3,4}\b"),
+    # Dates more precise than a year; a bare year or "3 months" never matches.
+    (
+        "DATE",
+        rf"(?=[MTWFSmtwfs])\b{_WEEKDAY},?[ \t]+(?:the[ \t]+{_DAY}{_ORD}?\b|{_DAY}{_ORD}\b"
+        rf"|(?:{_DAY}{_ORD}?[ \t]+)?{_MONTH}(?:[ \t]+{_DAY}{_ORD}?\b)?)(?:,?[ \t]+{_YEAR}\b)?",
+    ),
+    ("DATE", rf"(?=[12])\b{_YEAR}[/.-]{_MON_NUM}[/.-]{_DAY}\b(?:T\d{{2}}:\d{{2}}(?::\d{{2}})?)?"),
+    ("DATE", rf"(?=\d)(?<![\d.])\b{_DAY}[/.-]{_DAY}[/.-](?:{_YEAR}|\d{{2}})\b(?![.-]\d)"),
+    (
+        "DATE",
+        rf"(?=[\dTt])\b(?:the[ \t]+)?{_DAY}{_ORD}?(?:[ \t]+of)?[ \t-]+"
+        rf"(?:{_MONTH},?[ \t-]+(?:{_YEAR}|'?\d{{2}})\b|{_MONTH_STRICT})",
+    ),
+    (
+        "DATE",
+        rf"(?=[JFMASONDjfmasond])\b{_MONTH}[ \t]+(?:the[ \t]+)?{_DAY}{_ORD}?\b"
+        rf"(?:,?[ \t]+{_YEAR}\b)?",
+    ),
+    ("DATE", rf"(?=[JFMASONDjfmasond])\b{_MONTH},?[ \t]+{_YEAR}\b"),
+    (
+        "DATE",
+        # "3/14" without a year only after a date cue: fractions, doses and scores are not dates.
+        _cue("on", "since", "from", "until", "till", "by", "dated", "before", "after", "scan",
+             "visit", "appointment", "surgery", "started", "starting", "began", "next", "due",
+             "admitted", "discharged", "seen", "booked", "scheduled")
+        + rf"[ \t]+(?:[a-z-]+[ \t]+)?(?P<DATE>{_MON_NUM}/{_DAY})\b(?![/\d])"
+        r"(?![ \t]*(?i:of|tablets?|pills?|doses?|strength|pain)\b)",
+    ),
+    # Ages over 89.
+    (
+        "AGE",
+        rf"(?=\d)\b{_AGE_NUM}(?:[ \t-]*(?:years?|yrs?)[ \t-]*(?:old|of[ \t]+age)\b"
+        r"|[ \t]*(?i:y/o|yo\b|y\.o\.))",
+    ),
+    (
+        "AGE",
+        rf"(?:[,(][ \t]*(?i:now)|{_cue('aged?', 'age:', 'turn(?:ed|s|ing)?')}|"
+        + _cue("mother", "father", "mom", "mum", "dad", "husband", "wife",
+               "grand(?:mother|father|ma|pa)", "aunt", "uncle", "she", "he", "i", "patient")
+        + r"[ \t]+(?i:is|was|am|turned)(?:[ \t]+(?i:now))?)"
+        rf"[ \t:]*(?P<AGE>{_AGE_NUM})\b"
+        r"(?![ \t]*(?:%|mg|kg|cm|mm|ml|hours?|hrs?|days?|weeks?|months?|minutes?|degrees?))",
+    ),
+    # Street addresses, P.O. boxes, units, European forms; the ZIP after them is its own span.
+    (
+        "ADDRESS",
+        rf"(?=\d)\b(?P<ADDRESS>\d{{1,6}}[A-Za-z]?(?:-\d+)?,?[ \t]+(?:{_STREET_WORD}[ \t]+){{1,3}}"
+        rf"{_STREET_SUFFIX}\b\.?{_UNIT}?{_CITY}?)"
+        rf"(?:,?[ ](?:{_US_STATE}[ ])?(?P<ZIP>\d{{5}}(?:-\d{{4}})?|{_UK_POST}|{_CA_POST})\b)?",
+    ),
+    (
+        "ADDRESS",
+        r"(?=\d)(?i:\b\d{1,6}[a-z]?[ \t]+(?:[a-z]+[ \t]+){1,2}(?:street|avenue|road|boulevard|lane)\b)",
+    ),
+    ("ADDRESS", _cue(r"p\.?(?: )?o\.?(?: )?box") + r"[ \t]+\d+"),
+    ("ADDRESS", _cue(r"apt\.?", "apartment", "suite", "flat") + r"[ ]?#?\d+[A-Za-z]?\b"),
+    (
+        "ADDRESS",
+        # Continental forms, with the postcode that precedes the town: "Hauptstraße 5, 10115
+        # Berlin", "12 rue de la Paix, 75002 Paris".
+        rf"(?=[\w])(?P<ADDRESS>\b{_UP}{_LO}+(?:straße|strasse|weg|platz|gasse|allee)[ \t]+\d+[a-z]?\b"
+        rf"|\b\d{{1,5}},?[ \t]+(?i:rue|calle|via|viale|avenida|rua)[ \t]+(?:{_LO}+[ \t]+){{0,2}}"
+        rf"{_UP}{_LO}+)(?:,?[ \t]+(?P<ZIP>\d{{4,5}})(?=[ \t]+{_UP}))?",
+    ),
+    ("ZIP", rf"(?=[A-Z])\b{_US_STATE}[ ](?P<ZIP>\d{{5}}(?:-\d{{4}})?)\b"),
+    (
+        "ZIP",
+        _cue("zip", "zip(?: )?code", "post(?: )?code", "postal code", "live[sd]? in", "living in")
+        + rf"[ \t:]*(?:is[ \t]+|the[ \t]+)?(?P<ZIP>\d{{5}}(?:-\d{{4}})?|{_UK_POST}|{_CA_POST})\b",
+    ),
+    ("ZIP", rf"(?=[A-Z\d])(?<![\w-])(?:{_UK_POST}|{_CA_POST}|\d{{5}}-\d{{4}})\b"),
+    # Person names: every rule needs a cue; candidates are then checked by _clean_name().
+    (
+        "NAME",
+        r"(?=[DMPNSR])\b(?:Dr|Mr|Mrs|Ms|Mx|Miss|Prof|Professor|Doctor|Nurse|Sister|Rev)\.?[ \t]+"
+        rf"(?:(?:Dr|Prof)\.?[ \t]+)?(?P<NAME>{_NAME})",
+    ),
+    (
+        "NAME",
+        _cue("my name is", "my name's", "name:", "i am", "i'm", "i’m", "call me", "signed")
+        + rf"[ \t]+(?P<NAME>{_NAME})",
+    ),
+    # "this is X" introduces a name only when the sentence goes on like one ("this is Maria,").
+    ("NAME", _cue("this is") + rf"[ \t]+(?P<NAME>{_NAME})(?=[ \t]*[,.!]|[ \t]+from\b)"),
+    ("NAME", _cue("my name is") + rf"[ \t]+(?P<NAME>{_LOWER_NAME})(?!\w)"),
+    (
+        "NAME",
+        # "my wife Ana", "his oncologist Dr. ..."; after "the"/"a" only with a comma: "the nurse,
+        # Kofi," (lists like "a child Diarrhea ..." are not names).
+        rf"(?:{_cue('my', 'our', 'his', 'her', 'their', 'your')}[ \t]+(?:{_RELATION})[ \t]*,?"
+        rf"|{_cue('the', 'a')}[ \t]+(?:{_RELATION})[ \t]*,)[ \t]+(?P<NAME>{_NAME})",
+    ),
+    ("NAME", _cue("patient", "patient name:?") + rf"[ \t]*,?[ \t]+(?P<NAME>{_NAME})"),
+    (
+        "NAME",
+        _cue("doctor", "dr", "nurse", "oncologist", "surgeon", "physician", "specialist",
+             "radiologist", "man", "woman", "lady", "guy", "friend", "patient", "someone",
+             "person", "he", "she", "who", "i'm", "i am")
+        + rf"[^.\n\d]{{0,30}}?\b(?i:named|called)[ \t]+(?P<NAME>{_NAME})",
+    ),
+    (
+        "NAME",
+        _cue("hi", "hello", "hey", "dear", "good morning", "good afternoon", "good evening")
+        + rf"[ \t]*,?[ \t]+(?P<NAME>{_NAME})(?=[ \t]*(?:[,.!:;\n]|$))",
+    ),
+    (
+        "NAME",
+        _cue(*_SIGN_OFFS, "yours (?:sincerely|truly|faithfully)", "respectfully", "warmly",
+             "take care", "thx")
+        + rf"[ \t]*[,.!-]?[ \t]*\n?[ \t]*(?:[-–—~]+[ \t]*)?(?P<NAME>{_NAME})(?=[ \t]*(?:[\n,.!]|$))",
+    ),
+    # "-- Maria" on its own line; a single "-" would be a bullet ("- Fatigue").
+    ("NAME", rf"(?m:^[ \t]*(?:--+|—|~)[ \t]*(?P<NAME>{_NAME})[ \t]*$)"),
+    # A lower-case signature is trusted only on the last line, after a sign-off line.
+    (
+        "NAME",
+        _cue(*_SIGN_OFFS) + rf"[ \t]*[,.!]?[ \t]*\n[ \t]*(?P<NAME>{_LOWER_NAME})[ \t]*\Z",
+    ),
+]
+
+# Common given names (several cultures). Left out: those that are also words, places, drugs or
+# syllables of eponyms (May, Will, Mark, Grace, Jordan, Virginia, Li as in Li-Fraumeni, Ann as
+# in Ann Arbor, Teresa: the machine-translated trade name of osimertinib in our data).
+_FIRST_NAMES = frozenset(
+    """
+James John Robert Michael David William Richard Joseph Thomas Charles Christopher Daniel Matthew
+Anthony Donald Steven Paul Andrew Joshua Kenneth Kevin Brian George Timothy Ronald Edward Jason
+Jeffrey Ryan Jacob Gary Nicholas Eric Jonathan Stephen Larry Justin Scott Brandon Benjamin
+Samuel Gregory Alexander Patrick Raymond Jack Dennis Jerry Tyler Aaron Jose Adam Nathan Henry
+Douglas Zachary Peter Kyle Walter Ethan Jeremy Harold Keith Roger Noah Gerald Carl Terry Sean
+Arthur Lawrence Jesse Dylan Bryan Joe Billy Bruce Albert Willie Gabriel Logan Alan Juan Wayne
+Roy Ralph Randy Eugene Vincent Russell Elijah Louis Bobby Philip Johnny Mary Patricia Jennifer
+Linda Elizabeth Barbara Susan Jessica Sarah Karen Nancy Lisa Betty Margaret Sandra Ashley
+Kimberly Emily Donna Michelle Dorothy Carol Amanda Melissa Deborah Stephanie Rebecca Sharon
+Laura Cynthia Kathleen Amy Shirley Angela Helen Anna Brenda Pamela Nicole Emma Samantha
+Katherine Christine Debra Rachel Catherine Carolyn Janet Ruth Maria Heather Diane Julie Joyce
+Victoria Olivia Kelly Christina Lauren Joan Evelyn Judith Megan Cheryl Andrea Hannah Martha
+Jacqueline Frances Gloria Kathryn Sara Janice Jean Alice Doris Abigail Julia Judy Sophia Denise
+Marilyn Beverly Danielle Theresa Diana Natalie Brittany Charlotte Marie Kayla Alexis Lori Sophie
+Chloe Zoe Isabella Mia Ava Lucy Ella Leah Claire Fiona Siobhan Aoife Liam Connor Declan Niamh
+Ciara Mohammed Muhammad Mohamed Ahmed Ali Hassan Hussein Omar Khalid Youssef Ibrahim Mustafa
+Fatima Aisha Ayesha Zainab Leila Layla Nadia Yasmin Amina Mariam Samira Rahul Raj Rajesh Amit
+Arjun Vikram Sanjay Anil Sunil Ravi Priya Ananya Anjali Pooja Neha Deepa Sunita Lakshmi Wei Ming
+Yuki Hiroshi Kenji Takeshi Akira Yoko Keiko Sakura Haruto Ji-hoon Min-jun Seo-yeon Carlos Luis
+Miguel Jorge Pedro Alejandro Diego Javier Fernando Ricardo Mateo Santiago Sofia Lucia Valentina
+Camila Gabriela Isabel Carmen Rosa Ana Elena Paula Marta Giulia Francesca Giuseppe Giovanni
+Marco Luca Matteo Alessandro Hans Klaus Jürgen Stefan Wolfgang Ingrid Greta Lars Nils Sven
+Astrid Freya Erik Pierre Jean-Pierre Jean-Luc Jacques Camille Margaux Dmitri Sergei Vladimir
+Ivan Olga Irina Tatiana Natasha Svetlana Katarzyna Agnieszka Piotr Tomasz Marek Ewa Kwame Kofi
+Kwabena Ama Akua Chinedu Chioma Ngozi Adaeze Emeka Oluwaseun Olumide Ayodele Tunde Thandiwe
+Sipho Zanele Thabo Tyrone DeShawn Jamal Malik Aaliyah Imani Keisha
+    """.split()
+)
+
+# Words that end a name ("Dr. Smith Said" -> "Smith"); compared lower-case.
+_NOT_NAME = frozenset(
+    """
+    the a an and or but so if as than then because although though unless while whether once
+    both each every either neither such only even yes no not please thanks thank hi hello hey
+    dear sir madam maam regards sincerely best kind warm all everyone anyone someone guys folks
+    family friend friends i im my me we our you your he she they it this that there here what
+    when where why how who which is are was were will would can could should may might must do
+    does did have has had been being get got also just very really still now again since after
+    before during from with without for in on at to of by about into over under said says told
+    asked called named suggested recommended started stopped prescribed diagnosed confirmed
+    explained wants thinks sure okay ok well good great fine sorry worried scared afraid tired
+    happy merry new old older young same other another next last first second third some any
+    many much more most few today tomorrow yesterday morning afternoon evening night day year
+    monday tuesday wednesday thursday friday saturday sunday january february march april june
+    july august september october november december god lord doctor doc dr mr mrs ms prof nurse
+    sister team care portal chat chatdoctor oncogpt gpt ai bot assistant admin staff reception
+    office pharmacy pharmacist lab laboratory radiology emergency oncologist surgeon physician
+    specialist consultant registrar resident intern student retired group society association
+    institute university college school medical memorial general regional hospital clinic
+    centre center ward unit room department dept health insurance medicare medicaid patient
+    patients individual cancer cancers tumor tumour tumors chemotherapy chemo radiotherapy
+    radiation surgery immunotherapy therapy treatment biopsy scan stage grade type cycle cycles
+    dose doses oncology lung breast colon prostate liver positive negative diagnosis prognosis
+    pathology report results blood test tests hormone targeted palliative hospice remission
+    relapse infusion port trial study protocol regimen tablet pain nausea fatigue side effects
+    symptoms street avenue road lane drive court place way boulevard chinese western english
+    american indian african asian european japanese korean german french spanish italian
+    russian arabic british canadian australian traditional benign connective
+    """.split()
+)
+# A candidate containing one of these is no person at all: eponyms and trade names ("a cancer
+# called Hodgkin lymphoma", "a drug called Keytruda", "Ann Arbor stage IIB").
+_EPONYMS = frozenset(
+    """
+    arbor hodgkin non-hodgkin ewing wilms kaposi burkitt merkel hurthle hürthle waldenström
+    waldenstrom krukenberg klatskin pancoast sézary sezary castleman fraumeni li-fraumeni
+    reed-sternberg sternberg gleason breslow karnofsky whipple hickman ommaya trousseau virchow
+    peutz-jeghers hippel-lindau kupffer langerhans sertoli leydig
+    keytruda opdivo tagrisso xalkori herceptin avastin gleevec imbruvica ibrance lynparza
+    tecentriq yervoy alecensa lorbrena rituxan revlimid xeloda zytiga xtandi tarceva iressa
+    kadcyla enhertu perjeta darzalex velcade neulasta zofran decadron lumakras nexavar sutent
+    votrient stivarga lenvima cabometyx imfinzi bavencio libtayo kisqali verzenio tukysa
+    nerlynx tabrecta tepmetko retevmo gavreto vitrakvi rozlytrek tafinlar mekinist braftovi
+    mektovi erbitux vectibix lonsurf abraxane taxotere gemzar alimta adriamycin cytoxan oncovin
+    tamoxifen arimidex femara aromasin faslodex lupron zoladex prolia xgeva zometa opdualag
+    """.split()
+)
+# Disease / anatomy / institution nouns: inside or right after a candidate they make it an
+# eponym or a place ("Edward syndrome", "Merkel cell", "King Edward Medical University").
+_MEDICAL_NOUNS = frozenset(
+    """
+    lymphoma lymphomas sarcoma sarcomas tumor tumors tumour tumours disease syndrome cell cells
+    carcinoma node nodes nodule sign score scale classification staging stage procedure
+    operation resection catheter line reservoir esophagus oesophagus macroglobulinemia
+    transformation criteria grade level index test stain body bodies protein phenomenon
+    thickness performance status translocation chromosome mutation gene toxin virus wort
+    university hospital college school institute clinic centre center foundation medical
+    memorial
+    """.split()
+)
+# Generic drug stems (crizotinib, pembrolizumab, carboplatin) and disease suffixes (-itis, -oma).
+_MEDICAL_WORD = re.compile(
+    r"(?:mab|nib|lib|parib|platin|rubicin|taxel|tecan|mustine|citabine|fosfamide|ciclib|zomib"
+    r"|lisib|degib|trozole|lutamide|relin|lidomide|xifen|sone|olone|mycin|trexate|azole|osis"
+    r"|itis|emia|aemia|omas?|ectomy|ology|rrhea|rrhoea|rrhagia|algia|pathy|plasia)$"
+)
+# "St. Louis", "Saint Lucia", "King Edward": places and institutions, not people.
+_PLACE_BEFORE = re.compile(r"(?:\bSt\.?|\bSaint|\bSan|\bSanta|\bKing|\bQueen|\bLake|\bMount|\bFort)[ \t]+$")
+_WORD_AFTER = re.compile(r"(?:['’]s?)?[ \t-]+([A-Za-z]+)")
+
+_RULES: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = []
+for _kind, _source in [
+    *_RULE_SOURCES,
+    # A common given name, optionally followed by surnames: "Sarah Connor", "Wei Zhang".
+    (
+        "NAME",
+        rf"(?=[A-Z])(?<![\w-])(?P<NAME>(?:{'|'.join(sorted(_FIRST_NAMES, key=len, reverse=True))})"
+        rf"(?!\w)(?:{_NEXT}){{0,3}})",
+    ),
+]:
+    _compiled = re.compile(_source)
+    _RULES.append((_kind, _compiled, tuple(g for g in _compiled.groupindex if g in KINDS)))
+_PLACEHOLDER = re.compile(r"\[(?:" + "|".join(KINDS) + r")\]")
+_WORD = re.compile(r"\S+")
+_DIGIT = re.compile(r"\d")
+
+
+def _candidates(text: str) -> list[tuple[int, int, int, str]]:
+    """Every rule match as (priority, start, end, kind); named groups give sub-spans."""
+    found: list[tuple[int, int, int, str]] = []
+    for priority, (kind, pattern, groups) in enumerate(_RULES):
+        for match in pattern.finditer(text):
+            spans = [(g, match.span(g)) for g in groups if match.start(g) >= 0]
+            for span_kind, (start, end) in spans or [(kind, match.span())]:
+                if end > start:
+                    found.append((priority, start, end, span_kind))
+    return found
+
+
+def _is_medical(word: str) -> bool:
+    return word in _EPONYMS or word in _MEDICAL_NOUNS or bool(_MEDICAL_WORD.search(word))
+
+
+def _clean_name(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """Trim a name candidate at its first non-name word; None when it is no person at all."""
+    words = [
+        (m.end(), re.sub(r"['’]s$", "", m.group().strip(".,;:!?").lower()))
+        for m in _WORD.finditer(text, start, end)
+    ]
+    if any(len(word) > 1 and _is_medical(word) for _, word in words):
+        return None  # "Edward syndrome", "Hodgkin", "Keytruda", "Sporotrichosis"
+    if _PLACE_BEFORE.search(text, max(0, start - 8), start) or text[start - 1 : start] == "-":
+        return None  # "St. Louis encephalitis", "Paterson-Kelly"
+    keep = start
+    for word_end, word in words:
+        if len(word) == 1:  # an initial ("A." in "Dr. A. Brown") never ends a name
+            continue
+        if word in _NOT_NAME:
+            break
+        keep = word_end
+    after = _WORD_AFTER.match(text, keep)
+    if keep == start or (after and _is_medical(after.group(1).lower())):
+        return None  # "Dr. Please ..."; "Ewing sarcoma", "Merkel cell"
+    return start, keep
+
+
+def _valid(text: str, start: int, end: int, kind: str) -> tuple[int, int] | None:
+    """Kind-specific checks on a candidate span; the (possibly trimmed) span, or None."""
+    if kind == "NAME":
+        return _clean_name(text, start, end)
+    if kind in ("PHONE", "FAX"):
+        digits = len(_DIGIT.findall(text, start, end))
+        return (start, end) if 7 <= digits <= 15 else None
+    return start, end
+
+
+def _resolve(candidates: list[tuple[int, int, int, str]]) -> list[Span]:
+    """Keep non-overlapping spans: earlier rules first, then longer spans."""
+    candidates.sort(key=lambda c: (c[0], c[1] - c[2], c[1]))
+    starts: list[int] = []
+    chosen: list[Span] = []
+    for _, start, end, kind in candidates:
+        i = bisect_left(starts, start)
+        if (i > 0 and chosen[i - 1].end > start) or (i < len(starts) and starts[i] < end):
+            continue
+        starts.insert(i, start)
+        chosen.insert(i, Span(start, end, kind))
+    return chosen
+
+
+def find_identifiers(text: str) -> list[Span]:
+    """Sorted, non-overlapping spans of identifiers in ``text`` (placeholders are skipped)."""
+    protected = [m.span() for m in _PLACEHOLDER.finditer(text)]
+    kept: list[tuple[int, int, int, str]] = []
+    for priority, start, end, kind in _candidates(text):
+        span = _valid(text, start, end, kind)
+        if span is None or any(s < span[1] and span[0] < e for s, e in protected):
+            continue
+        kept.append((priority, span[0], span[1], kind))
+    return _resolve(kept)
+
+
+def deidentify(text: str) -> tuple[str, Counter[str]]:
+    """Replace identifiers by typed placeholders ("[NAME]", "[DATE]"...); count them per kind."""
+    spans = find_identifiers(text)
+    parts: list[str] = []
+    position = 0
+    for span in spans:
+        parts += [text[position : span.start], f"[{span.kind}]"]
+        position = span.end
+    parts.append(text[position:])
+    return "".join(parts), Counter(span.kind for span in spans)

@@ -1,0 +1,128 @@
+"""The one training loop for every stage: transformers Trainer + PEFT, with our renderer's data.
+
+Trainer brings gradient accumulation, checkpoint/resume with the same data order and RNG
+state, evaluation, torchrun/DeepSpeed/FSDP; what it lacks is added as small callbacks: a
+CSV logger, trained tokens per second, and a marker that says a checkpoint was fully written.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import Trainer, TrainerCallback, TrainingArguments
+
+from oncogpt.train.config import StageConfig, TrainConfig
+from oncogpt.train.data import ConversationDataset, PadToLongest
+
+
+class CsvLogger(TrainerCallback):
+    """Appends every log (loss, eval_loss, tokens/s, lr) to metrics.csv."""
+
+    COLUMNS = (
+        "step", "epoch", "loss", "eval_loss", "learning_rate", "grad_norm",
+        "tokens_per_second", "num_input_tokens_seen", "train_loss",
+    )  # fmt: skip
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        row = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), **logs}
+        new = not self.path.exists()
+        with self.path.open("a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=self.COLUMNS, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+
+class TokensPerSecond(TrainerCallback):
+    """Adds trained (non-padding) tokens per second to each log line."""
+
+    def __init__(self) -> None:
+        self.last = (time.perf_counter(), 0)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs is None or "loss" not in logs:
+            return
+        now, seen = time.perf_counter(), int(state.num_input_tokens_seen or 0)
+        then, before = self.last
+        if now > then and seen > before:
+            logs["tokens_per_second"] = round((seen - before) / (now - then), 1)
+        self.last = (now, seen)
+
+
+class MarkComplete(TrainerCallback):
+    """Marks a checkpoint as complete once Trainer has written all of it."""
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                (folder / ".complete").write_text("ok\n")
+
+
+def training_arguments(
+    config: TrainConfig, stage: StageConfig, out: Path, has_eval: bool = True
+) -> TrainingArguments:
+    import torch
+
+    from oncogpt.train.recipe import use_bf16, world_size
+
+    accumulation = max(1, config.gradient_accumulation_steps // world_size())
+    eval_steps = (config.eval_steps or None) if has_eval else None
+    report = {"csv": [], "tensorboard": ["tensorboard"], "wandb": ["wandb"]}[config.logger]
+    return TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=config.micro_batch_size,
+        per_device_eval_batch_size=config.micro_batch_size,
+        gradient_accumulation_steps=accumulation,
+        num_train_epochs=stage.num_epochs or config.num_epochs,
+        max_steps=stage.max_steps or config.max_steps or -1,
+        learning_rate=stage.learning_rate or config.learning_rate,
+        warmup_steps=config.warmup_steps,
+        lr_scheduler_type="linear",
+        logging_steps=config.logging_steps,
+        eval_strategy="steps" if eval_steps else "no",
+        eval_steps=eval_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=3,
+        bf16=use_bf16(config.precision),
+        fp16=config.precision == "fp16",
+        use_cpu=not torch.cuda.is_available(),
+        seed=config.seed,
+        data_seed=config.seed,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        include_num_input_tokens_seen="non_padding",
+        remove_unused_columns=False,
+        report_to=report,
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False if world_size() > 1 else None,
+        disable_tqdm=False,
+    )
+
+
+def build_trainer(
+    config: TrainConfig,
+    stage: StageConfig,
+    model: Any,
+    tokenizer: Any,
+    train_set: ConversationDataset,
+    val_set: ConversationDataset,
+    out: Path,
+) -> Trainer:
+    return Trainer(
+        model=model,
+        args=training_arguments(config, stage, out, has_eval=len(val_set) > 0),
+        train_dataset=train_set,
+        eval_dataset=val_set if len(val_set) else None,
+        data_collator=PadToLongest(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        callbacks=[CsvLogger(out / "metrics.csv"), TokensPerSecond(), MarkComplete()],
+    )
