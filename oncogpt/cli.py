@@ -15,6 +15,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from oncogpt.config import ConfigError
     from oncogpt.conversation import ConversationError
     from oncogpt.data.readers import SourceError
+    from oncogpt.train.data import DatasetError
+    from oncogpt.train.recipe import TrainError
     from oncogpt.generate import GenerationError
     from oncogpt.models import ModelError
     from oncogpt.prompts import RenderError
@@ -26,6 +28,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ModelError,
         RenderError,
         SourceError,
+        DatasetError,
+        TrainError,
         OSError,
     )
 
@@ -96,10 +100,26 @@ def cmd_data_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from oncogpt.config import flag_overrides, load_config
+    from oncogpt.train.config import TrainConfig
+    from oncogpt.train.recipe import train
+
+    config = load_config(TrainConfig, args.config, **flag_overrides(args, TrainConfig))
+    for result in train(config):
+        m = result.metrics
+        losses = ", ".join(
+            f"{k} {m[k]:.4f}" for k in ("base_eval_loss", "eval_loss", "train_loss") if k in m
+        )
+        print(f"stage {result.name}: adapter {result.adapter_dir} ({losses})")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "models": (cmd_models, "list the models that can be used, with size and context length"),
     "ask": (cmd_ask, "answer one question with a model"),
     "data build": (cmd_data_build, "build a clean, de-identified, split dataset folder"),
+    "train": (cmd_train, "fine-tune with LoRA, stage by stage"),
 }
 
 
@@ -136,7 +156,16 @@ def _configure_data_build(p: argparse.ArgumentParser) -> None:
     add_config_flags(p, DataConfig)
 
 
+def _configure_train(p: argparse.ArgumentParser) -> None:
+    from oncogpt.config import add_config_flags
+    from oncogpt.train.config import TrainConfig
+
+    p.add_argument("--config", default=None, help="YAML preset (see configs/train/)")
+    add_config_flags(p, TrainConfig)
+
+
 CONFIGURE: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "train": _configure_train,
     "ask": _configure_ask,
     "data build": _configure_data_build,
 }

@@ -67,6 +67,10 @@ class MarkComplete(TrainerCallback):
                 (folder / ".complete").write_text("ok\n")
 
 
+#: Callbacks added to every Trainer (tests use it to kill a run at a chosen step).
+EXTRA_CALLBACKS: list[TrainerCallback] = []
+
+
 def training_arguments(
     config: TrainConfig, stage: StageConfig, out: Path, has_eval: bool = True
 ) -> TrainingArguments:
@@ -124,5 +128,10 @@ def build_trainer(
         eval_dataset=val_set if len(val_set) else None,
         data_collator=PadToLongest(tokenizer.pad_token_id),
         processing_class=tokenizer,
-        callbacks=[CsvLogger(out / "metrics.csv"), TokensPerSecond(), MarkComplete()],
+        callbacks=[
+            CsvLogger(out / "metrics.csv"),
+            TokensPerSecond(),
+            MarkComplete(),
+            *EXTRA_CALLBACKS,
+        ],
     )

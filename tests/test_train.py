@@ -1,0 +1,202 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from oncogpt.cli import main
+from oncogpt.config import load_config
+from oncogpt.conversation import Conversation, write_conversations
+from oncogpt.train.config import TrainConfig
+from oncogpt.train.recipe import TrainError, latest_checkpoint, train
+
+ROOT = Path(__file__).resolve().parents[1]
+QA = [
+    ("My CEA is rising after FOLFOX. Is the tumor growing again?", "A CT scan will tell."),
+    ("Can EGFR lung cancer be treated with a pill?", "Osimertinib treats EGFR lung cancer."),
+    ("Fever during chemotherapy, what now?", "Call your oncology team now."),
+    ("Is HER2 breast cancer stage IIIB curable?", "Trastuzumab with chemotherapy helps."),
+]
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("dataset")
+    for split, n in (("train", 24), ("validation", 4)):
+        convs = [
+            Conversation.single(q, a, id=f"{split}-{stage}-{i}", meta={"stage": stage})
+            for stage in ("general", "oncology")
+            for i in range(n)
+            for q, a in [QA[i % len(QA)]]
+        ]
+        write_conversations(folder / f"{split}.jsonl", convs)
+    return folder
+
+
+def _config(tiny_model_dir, dataset_dir, out, **kw) -> TrainConfig:
+    base = dict(
+        base_model=str(tiny_model_dir),
+        data_path=str(dataset_dir),
+        output_dir=str(out),
+        batch_size=4,
+        micro_batch_size=2,
+        learning_rate=5e-3,
+        warmup_steps=1,
+        max_steps=6,
+        eval_steps=3,
+        save_steps=2,
+        logging_steps=1,
+        cutoff_len=256,
+        val_set_size=8,
+        precision="fp32",
+        stages=[{"name": "oncology"}],
+    )
+    base.update(kw)
+    return load_config(TrainConfig, None, **base)
+
+
+def _adapter(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(path / "adapter" / "adapter_model.safetensors")
+
+
+def test_adapter_is_saved_non_trivial_and_changes_logits(tiny_model_dir, dataset_dir, tmp_path):
+    from oncogpt.models import load_model
+
+    (result,) = train(_config(tiny_model_dir, dataset_dir, tmp_path / "run"))
+    weights = _adapter(result.output_dir)
+    assert any("lora_B" in k and v.abs().sum() > 0 for k, v in weights.items())
+    ids = torch.tensor([[5, 6, 7, 8, 9]])
+    base, _ = load_model(tiny_model_dir)
+    tuned, _ = load_model(tiny_model_dir, adapter=result.adapter_dir)
+    with torch.inference_mode():
+        assert not torch.allclose(base(ids).logits, tuned(ids).logits, atol=1e-4)
+    metrics = json.loads((result.output_dir / "metrics.json").read_text())
+    assert metrics["eval_loss"] < metrics["base_eval_loss"]
+    for name in ("config.yaml", "manifest.json", "metrics.csv"):
+        assert (result.output_dir / name).is_file()
+    assert yaml.safe_load((result.output_dir / "config.yaml").read_text())["lora_r"] == 8
+
+
+def test_stages_continue_from_previous_stage(tiny_model_dir, dataset_dir, tmp_path):
+    config = _config(
+        tiny_model_dir, dataset_dir, tmp_path / "run",
+        stages=[{"name": "general"}, {"name": "oncology", "max_steps": 2}],
+    )  # fmt: skip
+    general, oncology = train(config)
+    # The oncology stage starts where the general stage ended, not from the base model.
+    assert oncology.metrics["start_eval_loss"] < oncology.metrics["base_eval_loss"]
+    merged = train(_config(tiny_model_dir, dataset_dir, tmp_path / "m", stage_mode="merge"))
+    assert (merged[0].output_dir / "merged" / "config.json").is_file()
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+from transformers import TrainerCallback
+from oncogpt.config import load_config
+from oncogpt.train import loop
+from oncogpt.train.config import TrainConfig
+from oncogpt.train.recipe import train
+
+class Kill(TrainerCallback):
+    def on_step_end(self, args, state, control, **kw):
+        if state.global_step == int(sys.argv[2]):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+if sys.argv[2] != "0":
+    loop.EXTRA_CALLBACKS.append(Kill())
+import yaml
+train(load_config(TrainConfig, None, **yaml.safe_load(open(sys.argv[1]))))
+"""
+
+
+def _run(script: Path, config_file: Path, kill_at: int) -> int:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, str(script), str(config_file), str(kill_at)], env=env,
+                          capture_output=True).returncode  # fmt: skip
+
+
+def test_killed_run_resumes_to_the_same_final_state(tiny_model_dir, dataset_dir, tmp_path):
+    script = tmp_path / "kill.py"
+    script.write_text(KILL_SCRIPT)
+    configs = {}
+    for name in ("straight", "killed"):
+        config = _config(tiny_model_dir, dataset_dir, tmp_path / name, lora_dropout=0.05)
+        configs[name] = tmp_path / f"{name}.yaml"
+        configs[name].write_text(yaml.safe_dump({**vars(config), "stages": [{"name": "oncology"}]}))
+    assert _run(script, configs["straight"], 0) == 0
+    assert _run(script, configs["killed"], 5) == -9  # killed after step 5's checkpoint-4
+    ckpt = latest_checkpoint(tmp_path / "killed" / "oncology" / "checkpoints")
+    assert ckpt is not None and ckpt.name == "checkpoint-4"
+    resumed = yaml.safe_load(configs["killed"].read_text()) | {"resume_from_checkpoint": "auto"}
+    configs["killed"].write_text(yaml.safe_dump(resumed))
+    assert _run(script, configs["killed"], 0) == 0
+    a = _adapter(tmp_path / "straight" / "oncology")
+    b = _adapter(tmp_path / "killed" / "oncology")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_two_processes_on_cpu(tiny_model_dir, dataset_dir, tmp_path):
+    config = _config(tiny_model_dir, dataset_dir, tmp_path / "ddp", max_steps=3)
+    path = tmp_path / "ddp.yaml"
+    path.write_text(yaml.safe_dump({**vars(config), "stages": [{"name": "oncology"}]}))
+    torchrun = Path(sys.executable).with_name("torchrun")
+    proc = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "-m", "oncogpt", "train", "--config", str(path)],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "world_size=2" in proc.stderr or (tmp_path / "ddp/oncology/adapter").is_dir()
+    metrics = json.loads((tmp_path / "ddp/oncology/metrics.json").read_text())
+    assert metrics["steps"] == 3
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"lora_target_modules": ["qkv_proj"]}, "do not exist in LlamaForCausalLM"),
+        ({"data_path": "/nowhere"}, "no such dataset folder"),
+        ({"stages": [{"name": "medical"}]}, "no training conversations for stage 'medical'"),
+    ],
+)
+def test_clear_errors(tiny_model_dir, dataset_dir, tmp_path, overrides, message):
+    with pytest.raises(Exception, match=message):
+        train(_config(tiny_model_dir, dataset_dir, tmp_path / "e", **overrides))
+
+
+def test_not_a_dataset_folder(tiny_model_dir, tmp_path):
+    with pytest.raises(Exception, match="not a dataset folder"):
+        train(_config(tiny_model_dir, tmp_path, tmp_path / "e"))
+
+
+def test_full_disk_is_refused_before_training(tiny_model_dir, dataset_dir, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(1, 1, 1024))
+    with pytest.raises(TrainError, match="MiB free"):
+        train(_config(tiny_model_dir, dataset_dir, tmp_path / "e"))
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--lora-dropout", "1.5", "lora_dropout must be in"),
+        ("--micro_batch_size", "3", "multiple of micro_batch_size"),
+        ("--learning-rate", "7", "learning_rate must be in"),
+    ],
+)
+def test_out_of_range_hyperparameters(flag, value, message, capsys):
+    assert (
+        main(["train", "--config", str(ROOT / "configs/train/default-cpu.yaml"), flag, value]) == 2
+    )
+    assert message in capsys.readouterr().err
