@@ -15,11 +15,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from oncogpt.config import ConfigError
     from oncogpt.conversation import ConversationError
     from oncogpt.data.readers import SourceError
-    from oncogpt.train.data import DatasetError
-    from oncogpt.train.recipe import TrainError
     from oncogpt.generate import GenerationError
     from oncogpt.models import ModelError
     from oncogpt.prompts import RenderError
+    from oncogpt.train.data import DatasetError
+    from oncogpt.train.recipe import TrainError
 
     return (
         ConfigError,
@@ -79,10 +79,18 @@ def cmd_ask(args: argparse.Namespace) -> int:
     engine = Engine.load(args.model, args.adapter, args.template)
     print(f"Patient: {question}")
     print("OncoGPT: ", end="", flush=True)
-    for piece in engine.stream(Conversation.single(question), sampling_from_args(args)):
+    for piece in engine.reply(Conversation.single(question), sampling_from_args(args), True):
         print(piece, end="", flush=True)
-    print(f"\n\n({NOTICE})")
+    print()
     return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from oncogpt.chat import run_chat
+    from oncogpt.generate import Engine
+
+    engine = Engine.load(args.model, args.adapter, args.template)
+    return run_chat(engine, sampling_from_args(args))
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:
@@ -118,6 +126,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "models": (cmd_models, "list the models that can be used, with size and context length"),
     "ask": (cmd_ask, "answer one question with a model"),
+    "chat": (cmd_chat, "chat in the terminal (or piped), with history and /reset /save /exit"),
     "data build": (cmd_data_build, "build a clean, de-identified, split dataset folder"),
     "train": (cmd_train, "fine-tune with LoRA, stage by stage"),
 }
@@ -164,7 +173,13 @@ def _configure_train(p: argparse.ArgumentParser) -> None:
     add_config_flags(p, TrainConfig)
 
 
+def _configure_chat(p: argparse.ArgumentParser) -> None:
+    add_model_flags(p)
+    add_sampling_flags(p)
+
+
 CONFIGURE: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "chat": _configure_chat,
     "train": _configure_train,
     "ask": _configure_ask,
     "data build": _configure_data_build,

@@ -84,17 +84,52 @@ class Engine:
         if not conv.ends_with_patient or not conv.question.strip():
             raise GenerationError("the message is empty: ask a question")
         budget = self.context_length - max_new_tokens
+        question_tokens = len(self.tokenizer(conv.question, add_special_tokens=False).input_ids)
         fit = fit_prompt(conv, self.tokenizer, self.template, budget)
-        if fit.rendered is None:
+        if fit.rendered is None or question_tokens > budget:
             raise GenerationError(
-                f"the message is too long for the model's context ({self.context_length} tokens)"
+                f"the message is too long for the model's context ({question_tokens} tokens; "
+                f"{budget} fit with {max_new_tokens} left for the answer)"
             )
         return fit.rendered.ids
 
-    def stream(self, conv: Conversation, sampling: SamplingConfig | None = None) -> Iterator[str]:
-        """Yield the answer's text as it is generated."""
+    def reply(
+        self,
+        conv: Conversation,
+        sampling: SamplingConfig | None = None,
+        disclaimer: bool = False,
+        stop: threading.Event | None = None,
+    ) -> Iterator[str]:
+        """The answer with the safety layer every front end gets: an urgent-care instruction
+        first for red flags (whatever the model says), a crisis answer instead of the model's
+        for requests to harm, and the research-only disclaimer when asked (once a conversation).
+        """
+        from oncogpt.safety import CRISIS_MESSAGE, DISCLAIMER, URGENT_CARE_MESSAGE, assess
+
+        self.prompt_ids(conv, (sampling or SamplingConfig()).max_new_tokens)  # validate first
+        assessment = assess(conv.question)
+        if assessment.harm:
+            yield CRISIS_MESSAGE
+            return
+        if assessment.red_flag:
+            yield URGENT_CARE_MESSAGE + "\n\n"
+        yield from self.stream(conv, sampling, stop)
+        if disclaimer:
+            yield "\n\n" + DISCLAIMER
+
+    def stream(
+        self,
+        conv: Conversation,
+        sampling: SamplingConfig | None = None,
+        stop: threading.Event | None = None,
+    ) -> Iterator[str]:
+        """Yield the raw model answer's text as it is generated; `stop` ends it early."""
         import torch
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        class _Stopped(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):  # noqa: ANN001
+                return stop is not None and stop.is_set()
 
         sampling = sampling or SamplingConfig()
         ids = self.prompt_ids(conv, sampling.max_new_tokens)
@@ -108,6 +143,7 @@ class Engine:
             eos_token_id=self.tokenizer.eos_token_id,
             pad_token_id=self.tokenizer.pad_token_id,
             streamer=streamer,
+            stopping_criteria=StoppingCriteriaList([_Stopped()]),
             **sampling.generate_kwargs(),
         )
         worker = threading.Thread(target=self._generate, kwargs=kwargs, daemon=True)
@@ -133,7 +169,42 @@ class Engine:
         return min(hits) if hits else None
 
     def answer(self, conv: Conversation, sampling: SamplingConfig | None = None) -> str:
-        return "".join(self.stream(conv, sampling)).strip()
+        return "".join(self.reply(conv, sampling)).strip()
+
+    def answer_batch(
+        self, convs: list[Conversation], sampling: SamplingConfig | None = None
+    ) -> list[str]:
+        """Answer many conversations at once (left padding), with the safety layer."""
+        import torch
+
+        from oncogpt.safety import CRISIS_MESSAGE, URGENT_CARE_MESSAGE, assess
+
+        sampling = sampling or SamplingConfig()
+        prompts = [self.prompt_ids(c, sampling.max_new_tokens) for c in convs]
+        longest = max(map(len, prompts))
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (longest - len(p)) + p for p in prompts])
+        mask = torch.tensor([[0] * (longest - len(p)) + [1] * len(p) for p in prompts])
+        if sampling.seed is not None:
+            torch.manual_seed(sampling.seed)
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                max_new_tokens=sampling.max_new_tokens,
+                eos_token_id=self.tokenizer.eos_token_id,
+                pad_token_id=pad,
+                **sampling.generate_kwargs(),
+            )
+        answers = []
+        for conv, row in zip(convs, out[:, longest:], strict=True):
+            text = self.tokenizer.decode(row, skip_special_tokens=True)
+            cut = self._stop_at(text)
+            text = (text[:cut] if cut is not None else text).strip()
+            a = assess(conv.question)
+            answers.append(CRISIS_MESSAGE if a.harm else (
+                f"{URGENT_CARE_MESSAGE}\n\n{text}" if a.red_flag else text))  # fmt: skip
+        return answers
 
     def prompt_text(self, conv: Conversation) -> str:
         return self.tokenizer.decode(render_prompt(conv, self.tokenizer, self.template))

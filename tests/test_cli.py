@@ -24,7 +24,7 @@ def test_ask_answers_with_a_model_folder(tiny_model_dir, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "Patient: Is it cancer?" in out
-    assert "not for clinical use" in out
+    assert "research model" in out
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from oncogpt.chat import ChatSession, run_chat
+from oncogpt.conversation import Conversation, Turn
+from oncogpt.generate import Engine, GenerationError, SamplingConfig
+from oncogpt.safety import CRISIS_MESSAGE, DISCLAIMER, URGENT_CARE_MESSAGE
+
+GREEDY = SamplingConfig(greedy=True, max_new_tokens=6)
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    return Engine.load(tiny_model_dir)
+
+
+def test_reply_prepends_urgent_care_for_red_flags(engine):
+    conv = Conversation.single("I have a fever of 39C during chemotherapy and chills.")
+    text = "".join(engine.reply(conv, GREEDY))
+    assert text.startswith(URGENT_CARE_MESSAGE)
+
+
+def test_reply_answers_harm_with_crisis_resources(engine):
+    text = "".join(engine.reply(Conversation.single("I want to end my life tonight."), GREEDY))
+    assert text == CRISIS_MESSAGE
+
+
+def test_disclaimer_only_when_asked(engine):
+    conv = Conversation.single("What is a PSA test?")
+    assert "".join(engine.reply(conv, GREEDY, disclaimer=True)).endswith(DISCLAIMER)
+    assert DISCLAIMER not in "".join(engine.reply(conv, GREEDY))
+
+
+def test_seeded_sampling_is_reproducible(engine):
+    conv = Conversation.single("What is a PSA test?")
+    sampling = SamplingConfig(seed=3, max_new_tokens=8, temperature=1.0)
+    assert engine.answer(conv, sampling) == engine.answer(conv, sampling)
+
+
+def test_batch_matches_one_by_one_greedy(engine):
+    convs = [
+        Conversation.single(q) for q in ("What is a PSA test?", "Is EGFR lung cancer curable now?")
+    ]
+    batch = engine.answer_batch(convs, GREEDY)
+    assert len(batch) == 2
+    assert batch[0] == engine.answer(convs[0], GREEDY)
+
+
+@pytest.mark.parametrize(
+    ("conv", "message"),
+    [
+        (Conversation.single("   "), "empty"),
+        (Conversation.single("cancer " * 3000), "too long for the model's context"),
+    ],
+)
+def test_bad_messages(engine, conv, message):
+    with pytest.raises(GenerationError, match=message):
+        "".join(engine.reply(conv, GREEDY))
+
+
+def test_sampling_settings_are_checked():
+    with pytest.raises(GenerationError, match="top_p"):
+        SamplingConfig(top_p=0)
+    assert SamplingConfig().generate_kwargs()["temperature"] == 0.1  # the original defaults
+
+
+def test_piped_chat_with_commands(engine, tmp_path, capsys):
+    saved = tmp_path / "conv.json"
+    stdin = io.StringIO(
+        f"What is a PSA test?\n\n{'cancer ' * 3000}\nAnd a CEA?\n/save {saved}\n/reset\n/exit\n"
+    )
+    assert run_chat(engine, GREEDY, stdin) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Hello, I am OncoGPT")
+    assert "(empty message" in out and "too long" in out and "(new conversation)" in out
+    assert out.count(DISCLAIMER) == 1  # once per conversation
+    turns = json.loads(saved.read_text())["turns"]
+    assert [t["role"] for t in turns] == ["patient", "doctor", "patient", "doctor"]
+    assert turns[2]["text"] == "And a CEA?"
+
+
+def test_history_is_trimmed_never_the_current_question(engine):
+    session = ChatSession(engine, GREEDY, io.StringIO())
+    session.turns = [Turn("patient", "old " * 300), Turn("doctor", "answer " * 300)] * 3
+    conv = Conversation(turns=(*session.turns, Turn("patient", "Now?")))
+    ids = engine.prompt_ids(conv, GREEDY.max_new_tokens)
+    assert len(ids) <= engine.context_length
+    assert engine.tokenizer.decode(ids).rstrip().endswith("assistant")
+    assert "Now?" in engine.tokenizer.decode(ids)
