@@ -123,12 +123,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from oncogpt.config import flag_overrides, load_config
+    from oncogpt.evaluate.run import EvalConfig, run_eval
+
+    out = run_eval(load_config(EvalConfig, args.config, **flag_overrides(args, EvalConfig)))
+    print(f"wrote {out / 'results.jsonl'}; compare runs with `oncogpt eval compare DIR…`")
+    return 0
+
+
+def cmd_eval_compare(args: argparse.Namespace) -> int:
+    from oncogpt.evaluate.report import compare_runs
+
+    report = compare_runs(args.runs, args.out)
+    print(f"wrote {report}")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "models": (cmd_models, "list the models that can be used, with size and context length"),
     "ask": (cmd_ask, "answer one question with a model"),
     "chat": (cmd_chat, "chat in the terminal (or piped), with history and /reset /save /exit"),
     "data build": (cmd_data_build, "build a clean, de-identified, split dataset folder"),
     "train": (cmd_train, "fine-tune with LoRA, stage by stage"),
+    "eval": (cmd_eval, "answer held-out questions and score them (resumable)"),
+    "eval-compare": (cmd_eval_compare, "compare eval runs: report.md with CIs and plots"),
 }
 
 
@@ -178,7 +197,22 @@ def _configure_chat(p: argparse.ArgumentParser) -> None:
     add_sampling_flags(p)
 
 
+def _configure_eval(p: argparse.ArgumentParser) -> None:
+    from oncogpt.config import add_config_flags
+    from oncogpt.evaluate.run import EvalConfig
+
+    p.add_argument("--config", default=None, help="YAML file with the fields below")
+    add_config_flags(p, EvalConfig)
+
+
+def _configure_eval_compare(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", nargs="+", help="eval run folders; the first is the baseline")
+    p.add_argument("--out", required=True, help="report folder")
+
+
 CONFIGURE: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "eval": _configure_eval,
+    "eval-compare": _configure_eval_compare,
     "chat": _configure_chat,
     "train": _configure_train,
     "ask": _configure_ask,
@@ -187,6 +221,9 @@ CONFIGURE: dict[str, Callable[[argparse.ArgumentParser], None]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["eval", "compare"]:
+        argv = ["eval-compare", *argv[2:]]
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

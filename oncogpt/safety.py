@@ -7,7 +7,7 @@
 * :func:`apply_safety` prepends an urgent-care instruction to the model's answer for red flags,
   whatever the model said, and replaces the answer by a crisis message for harm.
 
-Rule-based, offline and fast (well under 1 ms per message). OncoGPT is a research model, not
+Rule-based, offline and fast (about 0.2 ms of CPU per message). OncoGPT is a research model, not
 for clinical use: these rules reduce harm, they do not triage patients.
 
 ``python -m oncogpt.safety --eval`` measures red-flag recall/precision on ``../shared/data``.
@@ -530,12 +530,12 @@ def _corpus_rates(data_dir: Path) -> dict[str, float]:
 
     oncology = [item["question"] for item, _ in load_labeled(data_dir)]
     general = [item["input"] for item in load_general(data_dir)]
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: robust to a busy shared machine
     onc = [assess(text) for text in oncology]
-    ms = 1000 * (time.perf_counter() - start) / len(oncology)
+    ms = 1000 * (time.process_time() - start) / len(oncology)
     gen = [assess(text) for text in general]
     return {
-        "ms_per_message": ms,
+        "cpu_ms_per_message": ms,
         "harm_oncology": sum(a.harm is not None for a in onc) / len(onc),
         "harm_general": sum(a.harm is not None for a in gen) / len(gen),
         "red_flag_general": sum(a.red_flag for a in gen) / len(gen),
@@ -565,7 +565,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         )
     print(f"false negatives: {scores['all'].fn} of all 500 ({scores['heldout'].fn} held-out)")
     for key, value in _corpus_rates(args.data_dir).items():
-        print(f"{key:>17}: {value:.4f}")
+        print(f"{key:>18}: {value:.4f}")
     return 0
 
 

@@ -2,7 +2,8 @@
 
 ``deidentify(text)`` replaces identifiers with typed placeholders (``[NAME]``, ``[DATE]``, ...)
 and counts them; ``find_identifiers(text)`` returns the spans. Pure standard library: a table
-of compiled regular expressions plus a few lexicons, about 1 MB of text per second.
+of compiled regular expressions plus a few lexicons; about 0.4 MB of text (some 2,000
+messages) per second on one core.
 
 Design, and why:
 
@@ -57,8 +58,15 @@ class Span:
     kind: str
 
 
-def _cue(*phrases: str) -> str:
-    """Case-insensitive cue phrases as one word-bounded regex; a space matches any blanks."""
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+def _cue(phrases: str) -> str:
+    """Comma-separated, case-insensitive cue phrases as one word-bounded regex.
+
+    A space in a phrase matches any run of blanks; the phrases may use regex syntax."""
+    phrases = [phrase.strip() for phrase in phrases.split(",")]
     first = sorted({c for phrase in phrases for c in (phrase[0].lower(), phrase[0].upper())})
     body = "|".join(phrase.replace(" ", r"[ \t]+") for phrase in phrases)
     return rf"(?=[{''.join(first)}])\b(?i:{body})(?!\w)"
@@ -82,7 +90,9 @@ _NAME = rf"(?:{_PARTICLE}[ \t]+){{0,2}}(?:{_INITIAL}[ \t]?){{0,2}}{_TOKEN}(?:{_N
 _LOWER_TOKEN = rf"{_LO}(?:{_LO}|['’-]{_LO})+"
 _LOWER_NAME = rf"{_LOWER_TOKEN}(?:[ \t]+{_LOWER_TOKEN}){{0,2}}"
 
-_MONTHS_FULL = "january|february|march|april|may|june|july|august|september|october|november|december"
+_MONTHS_FULL = (
+    "january|february|march|april|may|june|july|august|september|october|november|december"
+)
 _MONTHS_ABBR = "jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec"
 _MONTH = rf"(?i:(?:{_MONTHS_FULL})\b(?:\.(?=[ \t]*\d))?|(?:{_MONTHS_ABBR})\b\.?)"
 # Without a year, lower-case "may"/"march" after a number are verbs ("these 2 may interact").
@@ -90,12 +100,18 @@ _MONTH_STRICT = (
     r"(?:(?i:(?:january|february|april|june|july|august|september|october|november|december)\b"
     r"|(?:jan|feb|apr|jun|jul|aug|sept|sep|oct|nov|dec)\b\.?)|May\b|March\b|Mar\b\.?)"
 )
-_WEEKDAY = r"(?i:(?:mon|tues?|wed(?:nes)?|thu(?:rs)?|fri|sat(?:ur)?|sun)(?:day\b|\b\.?))"
+# Abbreviated weekdays only capitalised: "the sun may be a factor" holds no date.
+_WEEKDAY = (
+    r"(?:(?i:monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
+    r"|(?:Mon|Tues?|Wed|Thu(?:rs?)?|Fri|Sat|Sun)\b\.?)"
+)
 _DAY = r"(?:0?[1-9]|[12]\d|3[01])"
 _MON_NUM = r"(?:0?[1-9]|1[0-2])"
 _ORD = r"(?:st|nd|rd|th)"
 _YEAR = r"(?:19|20)\d{2}"
 _AGE_NUM = r"(?:9\d|1[01]\d)"  # Safe Harbor: only ages over 89 are identifiers
+# An age, not a quantity: "aged 95" but not "by age 96 hours" or "turn 90 degrees".
+_NOT_UNIT = r"\b(?![ \t]*(?:%|mg|kg|cm|mm|ml|hours?|hrs?|days?|weeks?|months?|minutes?|degrees?))"
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _HEX = r"[0-9A-Fa-f]{1,4}"
 
@@ -124,7 +140,7 @@ _CITY = r"(?:,[ ][A-Z][a-z]+(?:[ ][A-Z][a-z]+){0,2}(?=,?[ ](?:[A-Z]{2}\b|[A-Z]{1
 def _labelled(kind: str, labels: str, value: str = _ID_VALUE) -> str:
     """A label ("MRN", "member ID"), an optional "number"/"is"/":"/"#", then the value."""
     return (
-        rf"(?:{labels})(?:[ \t]*(?i:number|no\.?|num|\#|id)(?![A-Za-z]))?"
+        rf"{labels}(?:[ \t]*(?i:number|no\.?|num|\#|id)(?![A-Za-z]))?"
         rf"[ \t]*(?i:is|was|:|=|-|\#)?[ \t]*(?P<{kind}>{value})"
     )
 
@@ -136,15 +152,14 @@ _RELATION = (
     r"neighbou?r|colleague|child|stepson|stepdaughter|radiologist|pathologist|specialist|"
     r"consultant|coordinator)"
 )
-_SIGN_OFFS = ("regards", "sincerely", "best wishes", "many thanks", "thanks", "thank you",
-              "cheers", "best")
+_SIGN_OFFS = "regards, sincerely, best wishes, many thanks, thanks, thank you, cheers, best"
 
 
 # --- the rule table: (kind, pattern); earlier rules win overlaps -----------------------------
 # A pattern's named groups (named after kinds) give the spans; without groups, the whole match.
 
 _RULE_SOURCES: list[tuple[str, str]] = [
-    ("EMAIL", r"(?=[\w.+-]+@)\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b"),
+    ("EMAIL", r"(?<![\w.+-])[\w.+-]++@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b"),
     ("URL", r"(?=[hfwHFW])\b(?:https?://|ftp://|www\.)[^\s<>\"'()\[\]]*[^\s<>\"'()\[\].,;:!?]"),
     (
         "URL",
@@ -163,74 +178,92 @@ _RULE_SOURCES: list[tuple[str, str]] = [
     ),
     (
         "SSN",
-        _labelled("SSN", _cue("ssn", r"ss\#", "social security"), r"\d{3}[- ]?\d{2}[- ]?\d{4}\b"),
+        _labelled("SSN", _cue(r"ssn, ss\#, social security"), r"\d{3}[- ]?\d{2}[- ]?\d{4}\b"),
     ),
     ("SSN", r"(?=\d)\b\d{3}(?:-\d{2}-| \d{2} )\d{4}\b"),
-    ("FAX", rf"{_cue('fax')}[^\d\n]{{0,25}}?(?P<FAX>{_PHONE_VALUE})"),
+    ("FAX", rf"{_cue(r'fax')}[^\d\n]{{0,25}}?(?P<FAX>{_PHONE_VALUE})"),
     (
         "MRN",
         _labelled(
             "MRN",
-            _cue("mrn", r"mr\#", "medical record", "med rec", r"hospital (?:number|no\.?|id|\#)",
-                 r"chart (?:number|no\.?|\#|id)", r"record (?:number|no\.?|\#)",
-                 r"patient (?:id|number|no\.?)", "unit number", r"nhs (?:number|no\.?)",
-                 r"case (?:number|no\.?)"),
+            _cue(
+                r"mrn, mr\#, medical record, med rec, hospital (?:number|no\.?|id|\#), "
+                r"chart (?:number|no\.?|\#|id), record (?:number|no\.?|\#), "
+                r"patient (?:id|number|no\.?), unit number, nhs (?:number|no\.?), "
+                r"case (?:number|no\.?)"
+            ),
         ),
     ),
     (
         "HEALTH_PLAN",
         _labelled(
             "HEALTH_PLAN",
-            _cue(r"member(?:ship)? (?:id|number|no\.?|\#)", "insurance", "policy", "subscriber",
-                 "health(?: )?plan", "beneficiary", "medicare", "medicaid",
-                 r"group (?:number|no\.?|\#)", "plan id", "bcbs", "mbi"),
+            _cue(
+                r"member(?:ship)? (?:id|number|no\.?|\#), insurance, policy, subscriber, "
+                r"health(?: )?plan, beneficiary, medicare, medicaid, group (?:number|no\.?|\#), "
+                r"plan id, bcbs, mbi"
+            ),
         ),
     ),
     (
         "ACCOUNT",
         _labelled(
             "ACCOUNT",
-            _cue("account", "bank account", "billing account", "patient account", r"acct\.?",
-                 "billing", "iban", "card", "credit card", "invoice"),
+            _cue(
+                r"account, bank account, billing account, patient account, acct\.?, billing, "
+                r"iban, card, credit card, invoice"
+            ),
         ),
     ),
     ("ACCOUNT", r"(?=\d)\b(?:\d{4}[ -]){3}\d{4}\b"),  # payment card number
-    ("ACCOUNT", r"(?=[A-Z])\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){3,7}(?:[ ]?[A-Z0-9]{1,3})?\b"),  # IBAN
+    (
+        "ACCOUNT",
+        r"(?=[A-Z])\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){3,7}(?:[ ]?[A-Z0-9]{1,3})?\b",
+    ),  # IBAN
     (
         "VEHICLE",
         _labelled(
             "VEHICLE",
-            _cue("vin", "licen[cs]e plate", "number plate", "plate", "car reg(?:istration)?",
-                 "vehicle reg(?:istration)?", "car plate", "registration plate",
-                 r"reg (?:plate|number|no)"),
+            _cue(
+                r"vin, licen[cs]e plate, number plate, plate, car reg(?:istration)?, "
+                r"vehicle reg(?:istration)?, car plate, registration plate, "
+                r"reg (?:plate|number|no)"
+            ),
             _PLATE_VALUE,
         ),
     ),
-    ("VEHICLE", r"(?=[A-Z0-9])\b(?=[A-HJ-NPR-Z0-9]*\d)(?=[A-HJ-NPR-Z0-9]*[A-Z])[A-HJ-NPR-Z0-9]{17}\b"),
+    (
+        "VEHICLE",
+        r"(?=[A-Z0-9])\b(?=[A-HJ-NPR-Z0-9]*\d)(?=[A-HJ-NPR-Z0-9]*[A-Z])[A-HJ-NPR-Z0-9]{17}\b",
+    ),
     (
         "LICENSE",
         _labelled(
             "LICENSE",
-            _cue("driver(?:.?s)? licen[cs]e", "driving licen[cs]e", "licen[cs]e(?! plate)",
-                 "passport", "certificate", "dea", "npi")
-            + r"|\bDL\b",
+            _cue(
+                r"driver(?:.?s)? licen[cs]e, driving licen[cs]e, licen[cs]e(?! plate), passport, "
+                r"certificate, dea, npi"
+            ),
         ),
     ),
+    ("LICENSE", _labelled("LICENSE", r"\bDL\b")),
     (
         "DEVICE",
         _labelled(
             "DEVICE",
-            _cue("serial", "s/n", "device (?:id|number|serial)", "imei", "udi", "mac address")
-            + r"|\bSN\b",
+            _cue(r"serial, s/n, device (?:id|number|serial), imei, udi, mac address"),
         ),
     ),
+    ("DEVICE", _labelled("DEVICE", r"\bSN\b")),
     # Phones: labelled, North American, international "+", trunk-prefixed "0..." (UK, EU).
     (
         "PHONE",
-        _cue("phone", "tel", "telephone", "mobile", "cell(?:phone)?", "landline", "whats?app",
-             "call(?: (?:me|us|her|him))?", "text(?: (?:me|us))?", "reach (?:me|us)",
-             r"contact(?: (?:me|us|number|no\.?))?", r"home (?:number|no\.?)",
-             r"work (?:number|no\.?)", "number is")
+        _cue(
+            r"phone, tel, telephone, mobile, cell(?:phone)?, landline, whats?app, "
+            r"call(?: (?:me|us|her|him))?, text(?: (?:me|us))?, reach (?:me|us), "
+            r"contact(?: (?:me|us|number|no\.?))?, home (?:number|no\.?), "
+            r"work (?:number|no\.?), number is"
+        )
         + rf"[ \t:.#]*(?i:is[ \t]+|at[ \t]+|on[ \t]+)?(?P<PHONE>{_PHONE_VALUE})",
     ),
     (
@@ -244,7 +277,7 @@ _RULE_SOURCES: list[tuple[str, str]] = [
     (
         "DATE",
         rf"(?=[MTWFSmtwfs])\b{_WEEKDAY},?[ \t]+(?:the[ \t]+{_DAY}{_ORD}?\b|{_DAY}{_ORD}\b"
-        rf"|(?:{_DAY}{_ORD}?[ \t]+)?{_MONTH}(?:[ \t]+{_DAY}{_ORD}?\b)?)(?:,?[ \t]+{_YEAR}\b)?",
+        rf"|{_DAY}{_ORD}?[ \t]+{_MONTH}|{_MONTH}[ \t]+{_DAY}{_ORD}?\b)(?:,?[ \t]+{_YEAR}\b)?",
     ),
     ("DATE", rf"(?=[12])\b{_YEAR}[/.-]{_MON_NUM}[/.-]{_DAY}\b(?:T\d{{2}}:\d{{2}}(?::\d{{2}})?)?"),
     ("DATE", rf"(?=\d)(?<![\d.])\b{_DAY}[/.-]{_DAY}[/.-](?:{_YEAR}|\d{{2}})\b(?![.-]\d)"),
@@ -262,9 +295,11 @@ _RULE_SOURCES: list[tuple[str, str]] = [
     (
         "DATE",
         # "3/14" without a year only after a date cue: fractions, doses and scores are not dates.
-        _cue("on", "since", "from", "until", "till", "by", "dated", "before", "after", "scan",
-             "visit", "appointment", "surgery", "started", "starting", "began", "next", "due",
-             "admitted", "discharged", "seen", "booked", "scheduled")
+        _cue(
+            r"on, since, from, until, till, by, dated, before, after, scan, visit, "
+            r"appointment, surgery, started, starting, began, next, due, admitted, "
+            r"discharged, seen, booked, scheduled"
+        )
         + rf"[ \t]+(?:[a-z-]+[ \t]+)?(?P<DATE>{_MON_NUM}/{_DAY})\b(?![/\d])"
         r"(?![ \t]*(?i:of|tablets?|pills?|doses?|strength|pain)\b)",
     ),
@@ -276,12 +311,16 @@ _RULE_SOURCES: list[tuple[str, str]] = [
     ),
     (
         "AGE",
-        rf"(?:[,(][ \t]*(?i:now)|{_cue('aged?', 'age:', 'turn(?:ed|s|ing)?')}|"
-        + _cue("mother", "father", "mom", "mum", "dad", "husband", "wife",
-               "grand(?:mother|father|ma|pa)", "aunt", "uncle", "she", "he", "i", "patient")
-        + r"[ \t]+(?i:is|was|am|turned)(?:[ \t]+(?i:now))?)"
-        rf"[ \t:]*(?P<AGE>{_AGE_NUM})\b"
-        r"(?![ \t]*(?:%|mg|kg|cm|mm|ml|hours?|hrs?|days?|weeks?|months?|minutes?|degrees?))",
+        _cue(r"aged?, age:, turn(?:ed|s|ing)?") + rf"[ \t:]*(?P<AGE>{_AGE_NUM}){_NOT_UNIT}",
+    ),
+    ("AGE", rf"[,(][ \t]*(?i:now)[ \t]+(?P<AGE>{_AGE_NUM}){_NOT_UNIT}"),  # "my dad (now 93)"
+    (
+        "AGE",
+        _cue(
+            r"mother, father, mom, mum, dad, husband, wife, grand(?:mother|father|ma|pa), "
+            r"aunt, uncle, she, he, i, patient"
+        )
+        + rf"[ \t]+(?i:is|was|am|turned)(?:[ \t]+(?i:now))?[ \t]+(?P<AGE>{_AGE_NUM}){_NOT_UNIT}",
     ),
     # Street addresses, P.O. boxes, units, European forms; the ZIP after them is its own span.
     (
@@ -292,22 +331,24 @@ _RULE_SOURCES: list[tuple[str, str]] = [
     ),
     (
         "ADDRESS",
-        r"(?=\d)(?i:\b\d{1,6}[a-z]?[ \t]+(?:[a-z]+[ \t]+){1,2}(?:street|avenue|road|boulevard|lane)\b)",
+        # Lower case only with unambiguous suffixes: "12 oak street" but not "3 cycles in place".
+        r"(?=\d)(?i:\b\d{1,6}[a-z]?[ \t]+(?:[a-z]+[ \t]+){1,2}"
+        r"(?:street|avenue|road|boulevard|lane)\b)",
     ),
     ("ADDRESS", _cue(r"p\.?(?: )?o\.?(?: )?box") + r"[ \t]+\d+"),
-    ("ADDRESS", _cue(r"apt\.?", "apartment", "suite", "flat") + r"[ ]?#?\d+[A-Za-z]?\b"),
+    ("ADDRESS", _cue(r"apt\.?, apartment, suite, flat") + r"[ ]?#?\d+[A-Za-z]?\b"),
     (
         "ADDRESS",
         # Continental forms, with the postcode that precedes the town: "Hauptstraße 5, 10115
         # Berlin", "12 rue de la Paix, 75002 Paris".
-        rf"(?=[\w])(?P<ADDRESS>\b{_UP}{_LO}+(?:straße|strasse|weg|platz|gasse|allee)[ \t]+\d+[a-z]?\b"
-        rf"|\b\d{{1,5}},?[ \t]+(?i:rue|calle|via|viale|avenida|rua)[ \t]+(?:{_LO}+[ \t]+){{0,2}}"
-        rf"{_UP}{_LO}+)(?:,?[ \t]+(?P<ZIP>\d{{4,5}})(?=[ \t]+{_UP}))?",
+        rf"(?=\w)\b(?P<ADDRESS>{_UP}{_LO}+(?:straße|strasse|weg|platz|gasse|allee)[ \t]+\d+"
+        rf"[a-z]?\b|\d{{1,5}},?[ \t]+(?i:rue|calle|via|viale|avenida|rua)[ \t]+"
+        rf"(?:{_LO}+[ \t]+){{0,2}}{_UP}{_LO}+)(?:,?[ \t]+(?P<ZIP>\d{{4,5}})(?=[ \t]+{_UP}))?",
     ),
     ("ZIP", rf"(?=[A-Z])\b{_US_STATE}[ ](?P<ZIP>\d{{5}}(?:-\d{{4}})?)\b"),
     (
         "ZIP",
-        _cue("zip", "zip(?: )?code", "post(?: )?code", "postal code", "live[sd]? in", "living in")
+        _cue(r"zip, zip(?: )?code, post(?: )?code, postal code, live[sd]? in, living in")
         + rf"[ \t:]*(?:is[ \t]+|the[ \t]+)?(?P<ZIP>\d{{5}}(?:-\d{{4}})?|{_UK_POST}|{_CA_POST})\b",
     ),
     ("ZIP", rf"(?=[A-Z\d])(?<![\w-])(?:{_UK_POST}|{_CA_POST}|\d{{5}}-\d{{4}})\b"),
@@ -319,51 +360,53 @@ _RULE_SOURCES: list[tuple[str, str]] = [
     ),
     (
         "NAME",
-        _cue("my name is", "my name's", "name:", "i am", "i'm", "i’m", "call me", "signed")
+        _cue(r"my name is, my name's, name:, i am, i'm, i’m, call me, signed")
         + rf"[ \t]+(?P<NAME>{_NAME})",
     ),
     # "this is X" introduces a name only when the sentence goes on like one ("this is Maria,").
-    ("NAME", _cue("this is") + rf"[ \t]+(?P<NAME>{_NAME})(?=[ \t]*[,.!]|[ \t]+from\b)"),
-    ("NAME", _cue("my name is") + rf"[ \t]+(?P<NAME>{_LOWER_NAME})(?!\w)"),
+    ("NAME", _cue(r"this is") + rf"[ \t]+(?P<NAME>{_NAME})(?=[ \t]*[,.!]|[ \t]+from\b)"),
+    ("NAME", _cue(r"my name is") + rf"[ \t]+(?P<NAME>{_LOWER_NAME})(?!\w)"),
     (
         "NAME",
-        # "my wife Ana", "his oncologist Dr. ..."; after "the"/"a" only with a comma: "the nurse,
-        # Kofi," (lists like "a child Diarrhea ..." are not names).
-        rf"(?:{_cue('my', 'our', 'his', 'her', 'their', 'your')}[ \t]+(?:{_RELATION})[ \t]*,?"
-        rf"|{_cue('the', 'a')}[ \t]+(?:{_RELATION})[ \t]*,)[ \t]+(?P<NAME>{_NAME})",
+        # "my wife Ana", "his oncologist Dr. ..."; after "the"/"a"/"your" only with a comma:
+        # "the nurse, Kofi," (lists like "a child Diarrhea ..." are not names).
+        _cue(r"my, our, his, her, their") + rf"[ \t]+{_RELATION}[ \t]*,?[ \t]+(?P<NAME>{_NAME})",
     ),
-    ("NAME", _cue("patient", "patient name:?") + rf"[ \t]*,?[ \t]+(?P<NAME>{_NAME})"),
+    ("NAME", _cue(r"the, a, your") + rf"[ \t]+{_RELATION}[ \t]*,[ \t]+(?P<NAME>{_NAME})"),
+    ("NAME", _cue(r"patient, patient name:?") + rf"[ \t]*,?[ \t]+(?P<NAME>{_NAME})"),
     (
         "NAME",
-        _cue("doctor", "dr", "nurse", "oncologist", "surgeon", "physician", "specialist",
-             "radiologist", "man", "woman", "lady", "guy", "friend", "patient", "someone",
-             "person", "he", "she", "who", "i'm", "i am")
+        _cue(
+            r"doctor, dr, nurse, oncologist, surgeon, physician, specialist, radiologist, "
+            r"man, woman, lady, guy, friend, patient, someone, person, he, she, who, i'm, "
+            r"i am"
+        )
         + rf"[^.\n\d]{{0,30}}?\b(?i:named|called)[ \t]+(?P<NAME>{_NAME})",
     ),
     (
         "NAME",
-        _cue("hi", "hello", "hey", "dear", "good morning", "good afternoon", "good evening")
+        _cue(r"hi, hello, hey, dear, good morning, good afternoon, good evening")
         + rf"[ \t]*,?[ \t]+(?P<NAME>{_NAME})(?=[ \t]*(?:[,.!:;\n]|$))",
     ),
     (
         "NAME",
-        _cue(*_SIGN_OFFS, "yours (?:sincerely|truly|faithfully)", "respectfully", "warmly",
-             "take care", "thx")
-        + rf"[ \t]*[,.!-]?[ \t]*\n?[ \t]*(?:[-–—~]+[ \t]*)?(?P<NAME>{_NAME})(?=[ \t]*(?:[\n,.!]|$))",
+        _cue(_SIGN_OFFS + ", yours (?:sincerely|truly|faithfully), respectfully, warmly, take care")
+        + r"[ \t]*[,.!-]?[ \t]*\n?[ \t]*(?:[-–—~]+[ \t]*)?"
+        + rf"(?P<NAME>{_NAME})(?=[ \t]*(?:[\n,.!]|$))",
     ),
     # "-- Maria" on its own line; a single "-" would be a bullet ("- Fatigue").
     ("NAME", rf"(?m:^[ \t]*(?:--+|—|~)[ \t]*(?P<NAME>{_NAME})[ \t]*$)"),
     # A lower-case signature is trusted only on the last line, after a sign-off line.
     (
         "NAME",
-        _cue(*_SIGN_OFFS) + rf"[ \t]*[,.!]?[ \t]*\n[ \t]*(?P<NAME>{_LOWER_NAME})[ \t]*\Z",
+        _cue(_SIGN_OFFS) + rf"[ \t]*[,.!]?[ \t]*\n[ \t]*(?P<NAME>{_LOWER_NAME})[ \t]*\Z",
     ),
 ]
 
 # Common given names (several cultures). Left out: those that are also words, places, drugs or
 # syllables of eponyms (May, Will, Mark, Grace, Jordan, Virginia, Li as in Li-Fraumeni, Ann as
 # in Ann Arbor, Teresa: the machine-translated trade name of osimertinib in our data).
-_FIRST_NAMES = frozenset(
+_FIRST_NAMES = _words(
     """
 James John Robert Michael David William Richard Joseph Thomas Charles Christopher Daniel Matthew
 Anthony Donald Steven Paul Andrew Joshua Kenneth Kevin Brian George Timothy Ronald Edward Jason
@@ -391,11 +434,11 @@ Astrid Freya Erik Pierre Jean-Pierre Jean-Luc Jacques Camille Margaux Dmitri Ser
 Ivan Olga Irina Tatiana Natasha Svetlana Katarzyna Agnieszka Piotr Tomasz Marek Ewa Kwame Kofi
 Kwabena Ama Akua Chinedu Chioma Ngozi Adaeze Emeka Oluwaseun Olumide Ayodele Tunde Thandiwe
 Sipho Zanele Thabo Tyrone DeShawn Jamal Malik Aaliyah Imani Keisha
-    """.split()
+    """
 )
 
 # Words that end a name ("Dr. Smith Said" -> "Smith"); compared lower-case.
-_NOT_NAME = frozenset(
+_NOT_NAME = _words(
     """
     the a an and or but so if as than then because although though unless while whether once
     both each every either neither such only even yes no not please thanks thank hi hello hey
@@ -423,11 +466,11 @@ _NOT_NAME = frozenset(
     symptoms street avenue road lane drive court place way boulevard chinese western english
     american indian african asian european japanese korean german french spanish italian
     russian arabic british canadian australian traditional benign connective
-    """.split()
+    """
 )
 # A candidate containing one of these is no person at all: eponyms and trade names ("a cancer
 # called Hodgkin lymphoma", "a drug called Keytruda", "Ann Arbor stage IIB").
-_EPONYMS = frozenset(
+_EPONYMS = _words(
     """
     arbor hodgkin non-hodgkin ewing wilms kaposi burkitt merkel hurthle hürthle waldenström
     waldenstrom krukenberg klatskin pancoast sézary sezary castleman fraumeni li-fraumeni
@@ -440,11 +483,11 @@ _EPONYMS = frozenset(
     nerlynx tabrecta tepmetko retevmo gavreto vitrakvi rozlytrek tafinlar mekinist braftovi
     mektovi erbitux vectibix lonsurf abraxane taxotere gemzar alimta adriamycin cytoxan oncovin
     tamoxifen arimidex femara aromasin faslodex lupron zoladex prolia xgeva zometa opdualag
-    """.split()
+    """
 )
 # Disease / anatomy / institution nouns: inside or right after a candidate they make it an
 # eponym or a place ("Edward syndrome", "Merkel cell", "King Edward Medical University").
-_MEDICAL_NOUNS = frozenset(
+_MEDICAL_NOUNS = _words(
     """
     lymphoma lymphomas sarcoma sarcomas tumor tumors tumour tumours disease syndrome cell cells
     carcinoma node nodes nodule sign score scale classification staging stage procedure
@@ -453,30 +496,39 @@ _MEDICAL_NOUNS = frozenset(
     thickness performance status translocation chromosome mutation gene toxin virus wort
     university hospital college school institute clinic centre center foundation medical
     memorial
-    """.split()
+    """
 )
 # Generic drug stems (crizotinib, pembrolizumab, carboplatin) and disease suffixes (-itis, -oma).
 _MEDICAL_WORD = re.compile(
-    r"(?:mab|nib|lib|parib|platin|rubicin|taxel|tecan|mustine|citabine|fosfamide|ciclib|zomib"
-    r"|lisib|degib|trozole|lutamide|relin|lidomide|xifen|sone|olone|mycin|trexate|azole|osis"
-    r"|itis|emia|aemia|omas?|ectomy|ology|rrhea|rrhoea|rrhagia|algia|pathy|plasia)$"
+    r"[a-z-]{3,}(?:mab|nib|lib|parib|platin|rubicin|taxel|tecan|mustine|citabine|fosfamide"
+    r"|ciclib|zomib|lisib|degib|trozole|lutamide|relin|lidomide|xifen|sone|olone|mycin|trexate"
+    r"|azole|osis|itis|emia|aemia|ectomy|ology|rrhea|rrhoea|rrhagia|algia|pathy|plasia)"
+    r"|[a-z-]{4,}omas?"  # lymphoma, melanoma; not Thomas
 )
 # "St. Louis", "Saint Lucia", "King Edward": places and institutions, not people.
-_PLACE_BEFORE = re.compile(r"(?:\bSt\.?|\bSaint|\bSan|\bSanta|\bKing|\bQueen|\bLake|\bMount|\bFort)[ \t]+$")
+_PLACE_BEFORE = re.compile(
+    r"(?:\bSt\.?|\bSaint|\bSan|\bSanta|\bKing|\bQueen|\bLake|\bMount|\bFort)[ \t]+$"
+)
 _WORD_AFTER = re.compile(r"(?:['’]s?)?[ \t-]+([A-Za-z]+)")
 
-_RULES: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = []
-for _kind, _source in [
-    *_RULE_SOURCES,
-    # A common given name, optionally followed by surnames: "Sarah Connor", "Wei Zhang".
-    (
-        "NAME",
-        rf"(?=[A-Z])(?<![\w-])(?P<NAME>(?:{'|'.join(sorted(_FIRST_NAMES, key=len, reverse=True))})"
-        rf"(?!\w)(?:{_NEXT}){{0,3}})",
-    ),
-]:
-    _compiled = re.compile(_source)
-    _RULES.append((_kind, _compiled, tuple(g for g in _compiled.groupindex if g in KINDS)))
+# A common given name, optionally followed by surnames: "Sarah Connor", "Wei Zhang".
+_GIVEN_NAME_RULE = (
+    "NAME",
+    rf"(?=[A-Z])(?<![\w-])(?P<NAME>(?:{'|'.join(sorted(_FIRST_NAMES, key=len, reverse=True))})"
+    rf"(?!\w)(?:{_NEXT}){{0,3}})",
+)
+
+
+def _compile(sources: list[tuple[str, str]]) -> list[tuple[str, re.Pattern[str], tuple[str, ...]]]:
+    """Compile the table once; remember which named groups are kinds (the sub-spans)."""
+    rules = []
+    for kind, source in sources:
+        pattern = re.compile(source)
+        rules.append((kind, pattern, tuple(g for g in pattern.groupindex if g in KINDS)))
+    return rules
+
+
+_RULES = _compile([*_RULE_SOURCES, _GIVEN_NAME_RULE])
 _PLACEHOLDER = re.compile(r"\[(?:" + "|".join(KINDS) + r")\]")
 _WORD = re.compile(r"\S+")
 _DIGIT = re.compile(r"\d")
@@ -495,7 +547,7 @@ def _candidates(text: str) -> list[tuple[int, int, int, str]]:
 
 
 def _is_medical(word: str) -> bool:
-    return word in _EPONYMS or word in _MEDICAL_NOUNS or bool(_MEDICAL_WORD.search(word))
+    return word in _EPONYMS or word in _MEDICAL_NOUNS or bool(_MEDICAL_WORD.fullmatch(word))
 
 
 def _clean_name(text: str, start: int, end: int) -> tuple[int, int] | None:

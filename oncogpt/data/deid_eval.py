@@ -9,16 +9,16 @@ Sentences come from clinical / patient-message templates with two kinds of slots
 
 About ``n`` sentences with identifiers plus ``n // 5`` sentences with none (false positives).
 Templates and fake-name pools come in two disjoint halves: ``dev`` (used while writing the
-rules) and ``test`` (held out; the figure to report). Metrics, at the span level:
+rules) and ``test`` (held out: the figure to report). Metrics, at the span level:
 
-* recall: a gold span counts as found if any predicted span overlaps it (typed recall also
+* recall: a gold span counts as found if any predicted span overlaps it ("typed" recall also
   needs the same kind); precision: a predicted span is correct if it overlaps a gold span;
 * character recall / precision as a stricter cross-check;
 * medical-term survival: protected terms that no predicted span touches.
 
 ``python -m oncogpt.data.deid_eval [--n 1000] [--seed 0] [--split test]`` prints a table;
-``--audit FILE.json`` also runs the de-identifier over a real corpus (a JSON list of records)
-and prints what it replaced, to eyeball false positives on text nobody wrote for the rules.
+``--audit FILE.json ...`` also runs the de-identifier over real corpora (JSON lists of records)
+and lists what it replaced, to eyeball false positives on text nobody wrote for the rules.
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from oncogpt.data.deid import KINDS, deidentify, find_identifiers
+from oncogpt.data.deid import KINDS, find_identifiers
 
 Segment = tuple[str, str | None]  # (text, identifier kind, "MED" for a protected term, or None)
+Generator = Callable[[random.Random, "NamePool"], list[Segment]]
 
 
 @dataclass
@@ -51,32 +52,38 @@ class NamePool:
     last: tuple[str, ...]
 
 
+def _items(text: str, sep: str = "|") -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(sep))
+
+
 # --- fake people: two disjoint pools, so held-out names were never seen while tuning --------
 
 POOLS = {
     "dev": NamePool(
-        first=tuple(
+        first=_items(
             "James Maria Wei Aisha Oluwaseun Priya José Siobhan Dmitri Fatima Hiroshi Ngozi Lars "
             "Ingrid Mohammed Emily Carlos Yuki Anna Rahul Grace Kwame Sofia Michael Linda Ahmed "
-            "Chloe Pedro Zanele Thomas Olga Mei Jamal Sarah Luca Amara Daniel Helen Raj Ewa".split()
+            "Chloe Pedro Zanele Thomas Olga Mei Jamal Sarah Luca Amara Daniel Helen Raj Ewa",
+            " ",
         ),
-        last=tuple(
+        last=_items(
             "Smith|García|Nguyen|O'Connor|van der Berg|Müller|Okafor|Patel|Kowalski|MacDonald|"
             "Al-Sayed|Johansson|Kim|Tanaka|Rossi|Ivanova|Mensah|Dubois|Fernández|Cohen|Singh|"
-            "Wright|Lopez-Ramos|Brown|Zhang|Adeyemi|Schmidt|Nakamura|Hughes|Papadopoulos".split("|")
+            "Wright|Lopez-Ramos|Brown|Zhang|Adeyemi|Schmidt|Nakamura|Hughes|Papadopoulos"
         ),
     ),
     "test": NamePool(
-        first=tuple(
+        first=_items(
             "Robert Elena Jun Leila Chinedu Ananya Mateo Aoife Sergei Nadia Kenji Adaeze Nils "
             "Astrid Omar Jessica Diego Sakura Julia Vikram Mark Kofi Isabella David Patricia "
             "Hassan Zoe Rafael Thandiwe William Irina Ling Tyrone Rebecca Giulia Nia Andrew "
-            "Margaret Arjun Katarzyna".split()
+            "Margaret Arjun Katarzyna",
+            " ",
         ),
-        last=tuple(
+        last=_items(
             "Johnson|Martínez|Tran|O'Brien|de Vries|Schneider|Eze|Shah|Nowak|McLeod|El-Amin|"
             "Lindqvist|Park|Suzuki|Bianchi|Petrova|Owusu|Lefèvre|Gutiérrez|Levi|Kaur|Turner|"
-            "Díaz-Moreno|Taylor|Chen|Okonkwo|Becker|Watanabe|Evans|Georgiou".split("|")
+            "Díaz-Moreno|Taylor|Chen|Okonkwo|Becker|Watanabe|Evans|Georgiou"
         ),
     ),
 }
@@ -84,7 +91,7 @@ POOLS = {
 # --- protected medical vocabulary ------------------------------------------------------------
 
 MEDICAL: dict[str, tuple[str, ...]] = {
-    "drug": tuple(
+    "drug": _items(
         "crizotinib|osimertinib|Keytruda|pembrolizumab|5-FU|nivolumab|Opdivo|carboplatin|"
         "paclitaxel|Tagrisso|alectinib|lorlatinib|trastuzumab|Herceptin|capecitabine|"
         "gemcitabine|docetaxel|cisplatin|etoposide|bevacizumab|Avastin|olaparib|Lynparza|"
@@ -92,13 +99,13 @@ MEDICAL: dict[str, tuple[str, ...]] = {
         "letrozole|anastrozole|palbociclib|Ibrance|enzalutamide|abiraterone|Xtandi|temozolomide|"
         "imatinib|Gleevec|atezolizumab|Tecentriq|ipilimumab|cyclophosphamide|doxorubicin|"
         "vincristine|irinotecan|oxaliplatin|dexamethasone|filgrastim|Neulasta|denosumab|"
-        "zoledronic acid|Xalkori|Iressa|gefitinib|erlotinib".split("|")
+        "zoledronic acid|Xalkori|Iressa|gefitinib|erlotinib"
     ),
-    "regimen": tuple(
+    "regimen": _items(
         "FOLFOX|R-CHOP|ABVD|FOLFIRINOX|FOLFIRI|AC-T|TCHP|CAPOX|BEACOPP|carboplatin/pemetrexed|"
-        "XELOX|CHOP|VRd|BEP|gemcitabine-cisplatin".split("|")
+        "XELOX|CHOP|VRd|BEP|gemcitabine-cisplatin"
     ),
-    "cancer": tuple(
+    "cancer": _items(
         "Hodgkin lymphoma|non-Hodgkin lymphoma|Ewing sarcoma|Wilms tumor|Kaposi sarcoma|"
         "Burkitt lymphoma|Merkel cell carcinoma|non-small cell lung cancer|NSCLC|"
         "small cell lung cancer|triple-negative breast cancer|DLBCL|multiple myeloma|"
@@ -107,64 +114,62 @@ MEDICAL: dict[str, tuple[str, ...]] = {
         "Barrett's esophagus|Lynch syndrome|Li-Fraumeni syndrome|acute myeloid leukemia|CLL|"
         "mesothelioma|hepatocellular carcinoma|Pancoast tumor|Krukenberg tumor|Castleman disease|"
         "Richter transformation|Sézary syndrome|Klatskin tumor|cholangiocarcinoma|"
-        "Ewing's sarcoma|Hodgkin's disease|Wilms' tumour|Lung cancer|Breast cancer".split("|")
+        "Ewing's sarcoma|Hodgkin's disease|Wilms' tumour|Lung cancer|Breast cancer"
     ),
-    "gene": tuple(
+    "gene": _items(
         "EGFR exon 19 deletion|ALK rearrangement|ROS1 fusion|BRCA1|BRCA2|HER2|KRAS G12C|"
         "PD-L1 50%|Ki-67 30%|BRAF V600E|MSI-high|NTRK fusion|MET exon 14 skipping|RET fusion|"
         "PIK3CA|TP53|IDH1 R132H|MGMT methylation|HER2 3+|ER+/PR+|PD-L1 TPS 80%|FLT3-ITD|"
-        "BCR-ABL|JAK2 V617F|CD20|t(14;18)|del(17p)|TMB 12 mut/Mb|EGFR L858R|ALK".split("|")
+        "BCR-ABL|JAK2 V617F|CD20|t(14;18)|del(17p)|TMB 12 mut/Mb|EGFR L858R|ALK"
     ),
-    "stage": tuple(
+    "stage": _items(
         "T2N1M0|pT3N2a|stage IIIB|stage IV|cT1cN0M0|stage 2A|Gleason 4+3=7|ypT0N0|FIGO IIIC|"
         "Ann Arbor stage IIB|Breslow 2.1 mm|Clark level IV|grade 3|Dukes C|ISS stage II|"
-        "Rai stage 1|Binet B|pT1bN0(sn)|T4aN2bM1c|stage IA2".split("|")
+        "Rai stage 1|Binet B|pT1bN0(sn)|T4aN2bM1c|stage IA2"
     ),
-    "dose": tuple(
+    "dose": _items(
         "75 mg/m2|2.5 mg twice daily|60 Gy in 30 fractions|250 mg BID|80 mg once daily|"
         "200 mg every 3 weeks|AUC 5|1000 mg/m2 on days 1 and 8|400 mg daily|8 mg IV|"
         "15 mg/kg q3w|45 Gy in 25 fractions|4 cycles|6 cycles|0.5 mg/kg|135 mg/m2|"
-        "20 Gy in 5 fractions|100 mg/m2 days 1-3".split("|")
+        "20 Gy in 5 fractions|100 mg/m2 days 1-3"
     ),
-    "lab": tuple(
+    "lab": _items(
         "CEA 12.5 ng/mL|WBC 2.1 x10^9/L|PSA 0.02|hemoglobin 9.8 g/dL|platelets 85,000/µL|"
         "ANC 0.8|CA-125 340 U/mL|CA 19-9 1200|LDH 450 U/L|creatinine 1.2 mg/dL|AFP 15 ng/mL|"
         "beta-2 microglobulin 3.5|ALT 88 IU/L|TSH 4.5 mIU/L|bilirubin 2.3 mg/dL|Hb 10.2|"
         "neutrophils 1.1 x 10^9/L|eGFR 55 mL/min|calcium 11.2 mg/dL|INR 1.3|SUVmax 8.4|"
-        "free PSA 12%|PSA 4.5 ng/mL|CA 15-3 48".split("|")
+        "free PSA 12%|PSA 4.5 ng/mL|CA 15-3 48"
     ),
-    "duration": tuple(
+    "duration": _items(
         "3 months|6 weeks|two years|18 months|10 days|21-day cycles|5 years|3 weeks|"
-        "4 months|12 weeks|90 days|1 year|six months|2 weeks".split("|")
+        "4 months|12 weeks|90 days|1 year|six months|2 weeks"
     ),
-    "year": ("2019", "2015", "2021", "2008", "2023", "1998", "2012", "2020"),
-    "ecog": ("ECOG 1", "ECOG 0", "ECOG PS 2", "Karnofsky 80%", "KPS 70", "ECOG 1-2"),
+    "year": _items("2019|2015|2021|2008|2023|1998|2012|2020"),
+    "ecog": _items("ECOG 1|ECOG 0|ECOG PS 2|Karnofsky 80%|KPS 70|ECOG 1-2"),
 }
 
 # --- fake identifier values ------------------------------------------------------------------
 
-MONTHS = (
-    "January February March April May June July August September October November "
-    "December".split()
-)
-STREETS = (
+STREETS = _items(
     "Maple|Oak|Cedar|Elm|Pine|Washington|Lincoln|Park|Main|High|Church|Station|Victoria|Mill|"
     "Lakeview|Sunset|Willow|Chestnut|Hillcrest|Riverside|Queen|Martin Luther King Jr|Green|"
-    "Forest|Bay".split("|")
+    "Forest|Bay"
 )
-SUFFIXES = (
+SUFFIXES = _items(
     "Street|St.|Avenue|Ave|Road|Rd.|Boulevard|Blvd|Lane|Drive|Dr.|Court|Place|Way|Terrace|"
-    "Circle|Parkway|Close|Crescent".split("|")
+    "Circle|Parkway|Close|Crescent"
 )
-CITIES = (
+CITIES = _items(
     "Springfield Portland Columbus Fairview Georgetown Salem Clinton Franklin Greenville "
-    "Bristol Dayton Ashland Oakland Boston".split()
+    "Bristol Dayton Ashland Oakland Boston",
+    " ",
 )
-STATES = "IL OR OH CA TX NY MA WA GA FL PA MI NC AZ".split()
-UK_TOWNS = (("Leeds", "LS1 4DT"), ("London", "SW1A 1AA"), ("Manchester", "M1 1AE"),
-            ("Bristol", "BS8 1TH"), ("Glasgow", "G2 3BZ"), ("Cardiff", "CF10 3NQ"))
-DOMAINS = ("gmail.com", "yahoo.co.uk", "outlook.com", "hospital.org", "mail.example.net",
-           "proton.me", "hotmail.fr", "uni-klinik.de", "icloud.com")
+STATES = _items("IL OR OH CA TX NY MA WA GA FL PA MI NC AZ", " ")
+UK_TOWNS = _items("Leeds LS1 4DT|London SW1A 1AA|Manchester M1 1AE|Bristol BS8 1TH|Glasgow G2 3BZ")
+DOMAINS = _items(
+    "gmail.com|yahoo.co.uk|outlook.com|hospital.org|mail.example.net|proton.me|hotmail.fr|"
+    "uni-klinik.de|icloud.com"
+)
 
 
 def _ascii(text: str) -> str:
@@ -180,8 +185,14 @@ def _letters(rng: random.Random, n: int) -> str:
     return "".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(n))
 
 
-def _labelled(rng: random.Random, kind: str, labels: list[str], values: list[str]) -> list[Segment]:
-    return [(rng.choice(labels), None), (rng.choice(values), kind)]
+def _pick(rng: random.Random, formats: str, **values: object) -> str:
+    """One of the "|"-separated ``formats``, filled with ``values``."""
+    return rng.choice(formats.split("|")).format(**values)
+
+
+def _labelled(rng: random.Random, kind: str, labels: str, values: list[str]) -> list[Segment]:
+    """A label ("MRN ", "member ID ") as plain text, then the identifier itself."""
+    return [(rng.choice(labels.split("|")), None), (rng.choice(values), kind)]
 
 
 def gen_first(rng: random.Random, pool: NamePool) -> list[Segment]:
@@ -190,66 +201,77 @@ def gen_first(rng: random.Random, pool: NamePool) -> list[Segment]:
 
 
 def gen_last(rng: random.Random, pool: NamePool) -> list[Segment]:
-    last = rng.choice(pool.last)
-    if rng.random() < 0.2:  # "Dr. A. Patel", "Dr. Kenji Suzuki"
-        first = rng.choice(pool.first)
-        last = rng.choice([f"{first[0]}. {last}", f"{first} {last}"])
+    """A surname after a title; sometimes with a given name or an initial ("Dr. A. Patel")."""
+    first, last = rng.choice(pool.first), rng.choice(pool.last)
+    if rng.random() < 0.2:
+        last = _pick(rng, "{i}. {l}|{f} {l}", i=first[0], f=first, l=last)
     return [(last, "NAME")]
 
 
 def gen_full(rng: random.Random, pool: NamePool) -> list[Segment]:
     first, last, middle = rng.choice(pool.first), rng.choice(pool.last), rng.choice(pool.first)
-    return [(rng.choice([f"{first} {last}", f"{first} {last}", f"{first} {middle[0]}. {last}"]),
-             "NAME")]
+    return [(_pick(rng, "{f} {l}|{f} {l}|{f} {m}. {l}", f=first, m=middle[0], l=last), "NAME")]
 
 
 def gen_name(rng: random.Random, pool: NamePool) -> list[Segment]:
-    first, last = rng.choice(pool.first), rng.choice(pool.last)
-    forms = [f"{first} {last}", f"{first} {last}", first, first, f"{first[0]}. {last}",
-             f"{first} {rng.choice(pool.first)[0]}. {last}", f"{first.lower()} {last.lower()}"]
-    return [(rng.choice(forms), "NAME")]
+    first, last, middle = rng.choice(pool.first), rng.choice(pool.last), rng.choice(pool.first)
+    forms = "{f} {l}|{f} {l}|{f}|{f}|{i}. {l}|{f} {m}. {l}|{lf} {ll}"
+    values = dict(f=first, l=last, i=first[0], m=middle[0], lf=first.lower(), ll=last.lower())
+    return [(_pick(rng, forms, **values), "NAME")]
 
 
 def gen_date(rng: random.Random, pool: NamePool) -> list[Segment]:
+    """A date in one of 23 common written forms (US, European, ISO, spelled, weekday...)."""
     day = datetime.date(1995, 1, 1) + datetime.timedelta(days=rng.randint(0, 11000))
-    d, m, y, month = day.day, day.month, day.year, MONTHS[day.month - 1]
-    mon, weekday = month[:3], day.strftime("%A")
+    d, m, y = day.day, day.month, day.year
     suffix = "th" if 10 <= d % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(d % 10, "th")
-    forms = [
-        f"{m:02d}/{d:02d}/{y}", f"{m}/{d}/{y % 100:02d}", f"{y}-{m:02d}-{d:02d}",
-        f"{d:02d}.{m:02d}.{y}", f"{month} {d}", f"{month} {d}, {y}", f"{mon} {d}{suffix}",
-        f"{d} {month} {y}", f"{d}{suffix} of {month}", f"the {d}{suffix} of {month}",
-        f"{weekday}, {month} {d}", f"{weekday} the {d}{suffix}", f"{d:02d}-{mon}-{y}",
-        f"{month} {y}", f"{mon}. {d}", f"{y}/{m:02d}/{d:02d}", f"{d:02d}-{m:02d}-{y}",
-        f"{month.lower()} {d}", f"{mon}. {d}{suffix}, {y}", f"{m}/{d}", f"{d} {mon} {y}",
-        f"{weekday} {d} {month}", f"{d}/{m}/{y}",
-    ]
-    return [(rng.choice(forms), "DATE")]
+    month = day.strftime("%B")
+    forms = (
+        "{m:02d}/{d:02d}/{y}|{m}/{d}/{yy:02d}|{y}-{m:02d}-{d:02d}|{d:02d}.{m:02d}.{y}|{M} {d}|"
+        "{M} {d}, {y}|{Mo} {d}{s}|{d} {M} {y}|{d}{s} of {M}|the {d}{s} of {M}|{W}, {M} {d}|"
+        "{W} the {d}{s}|{d:02d}-{Mo}-{y}|{M} {y}|{Mo}. {d}|{y}/{m:02d}/{d:02d}|{d:02d}-{m:02d}-{y}|"
+        "{ml} {d}|{Mo}. {d}{s}, {y}|{m}/{d}|{d} {Mo} {y}|{W} {d} {M}|{d}/{m}/{y}"
+    )
+    values = dict(d=d, m=m, y=y, yy=y % 100, s=suffix, M=month, Mo=month[:3], ml=month.lower())
+    return [(_pick(rng, forms, W=day.strftime("%A"), **values), "DATE")]
 
 
 def gen_age(rng: random.Random, pool: NamePool) -> list[Segment]:
     age = str(rng.randint(90, 104))
-    forms: list[list[Segment]] = [
-        [(f"{age} years old", "AGE")], [("aged ", None), (age, "AGE")],
-        [(f"{age}-year-old", "AGE")], [(f"{age} yo", "AGE")], [("age ", None), (age, "AGE")],
-        [(f"{age} y/o", "AGE")], [(f"{age} yrs old", "AGE")], [("now ", None), (age, "AGE")],
-        [(f"{age} years of age", "AGE")], [("age: ", None), (age, "AGE")],
-    ]
-    return rng.choice(forms)
+    whole = _pick(
+        rng, "{a} years old|{a}-year-old|{a} yo|{a} y/o|{a} yrs old|{a} years of age", a=age
+    )
+    return rng.choice(
+        [
+            [(whole, "AGE")],
+            [(whole, "AGE")],
+            [(_pick(rng, "aged |age |now |age: "), None), (age, "AGE")],
+        ]
+    )
 
 
 def gen_phone(rng: random.Random, pool: NamePool) -> list[Segment]:
-    a, b, c = rng.randint(201, 989), rng.randint(200, 999), int(_digits(rng, 4))
-    forms = [
-        f"({a}) {b}-{c:04d}", f"{a}-{b}-{c:04d}", f"{a}.{b}.{c:04d}", f"+1 {a} {b} {c:04d}",
-        f"1-{a}-{b}-{c:04d}", f"{a}{b}{c:04d}", f"+44 20 {rng.randint(7000, 8999)} {c:04d}",
-        f"020 {rng.randint(7000, 8999)} {c:04d}", f"07{_digits(rng, 3)} {_digits(rng, 6)}",
-        f"+91 {rng.randint(70000, 99999)} {_digits(rng, 5)}",
-        f"+33 1 {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)} {_digits(rng, 2)}",
-        f"+49 30 {_digits(rng, 7)}", f"{b}-{c:04d}", f"({a}) {b}-{c:04d} ext. {rng.randint(10, 999)}",
-        f"+61 4{_digits(rng, 2)} {_digits(rng, 3)} {_digits(rng, 3)}", f"+1-{a}-{b}-{c:04d}",
-    ]
-    return [(rng.choice(forms), "PHONE")]
+    """North American, UK, EU, Indian and Australian numbers, with and without separators."""
+    values = dict(
+        a=rng.randint(201, 989),
+        b=rng.randint(200, 999),
+        c=_digits(rng, 4),
+        x=rng.randint(10, 999),
+        l4=rng.randint(7000, 8999),
+        d2=[_digits(rng, 2) for _ in range(4)],
+        d3=_digits(rng, 3),
+        d5=_digits(rng, 5),
+        d6=_digits(rng, 6),
+        d7=_digits(rng, 7),
+        i5=rng.randint(70000, 99999),
+    )
+    forms = (
+        "({a}) {b}-{c}|{a}-{b}-{c}|{a}.{b}.{c}|+1 {a} {b} {c}|1-{a}-{b}-{c}|{a}{b}{c}|"
+        "+44 20 {l4} {c}|020 {l4} {c}|07{d3} {d6}|+91 {i5} {d5}|"
+        "+33 1 {d2[0]} {d2[1]} {d2[2]} {d2[3]}|+49 30 {d7}|{b}-{c}|({a}) {b}-{c} ext. {x}|"
+        "+61 4{d2[0]} {d3} {d2[1]}{d2[2][0]}|+1-{a}-{b}-{c}"
+    )
+    return [(_pick(rng, forms, **values), "PHONE")]
 
 
 def gen_fax(rng: random.Random, pool: NamePool) -> list[Segment]:
@@ -258,151 +280,228 @@ def gen_fax(rng: random.Random, pool: NamePool) -> list[Segment]:
 
 def gen_email(rng: random.Random, pool: NamePool) -> list[Segment]:
     first, last = _ascii(rng.choice(pool.first)), _ascii(rng.choice(pool.last))
-    user = rng.choice([f"{first}.{last}", f"{first[0]}{last}{rng.randint(1, 99)}",
-                       f"{first}_{last}", f"{last}.{first}+onc", f"{first}{rng.randint(1950, 2005)}"])
+    users = "{f}.{l}|{i}{l}{n}|{f}_{l}|{l}.{f}+onc|{f}{y}"
+    user = _pick(
+        rng, users, f=first, l=last, i=first[0], n=rng.randint(1, 99), y=rng.randint(1950, 2005)
+    )
     return [(f"{user}@{rng.choice(DOMAINS)}", "EMAIL")]
 
 
 def gen_url(rng: random.Random, pool: NamePool) -> list[Segment]:
-    first, last = _ascii(rng.choice(pool.first)), _ascii(rng.choice(pool.last))
-    forms = [
-        f"https://portal.mychart-{last}.org/patient/{_digits(rng, 6)}",
-        f"www.{first}{last}cancerfund.com/donate?id={_digits(rng, 3)}",
-        f"http://{rng.randint(10, 200)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}/reports",
-        f"mychart.{last}health.com/login", f"facebook.com/{first}.{last}",
-        f"https://www.gofundme.com/f/help-{first}-beat-cancer", f"bit.ly/{_letters(rng, 3)}{_digits(rng, 3)}",
-        f"https://drive.google.com/file/d/{_letters(rng, 4)}{_digits(rng, 6)}/view",
-        f"http://blog.{first}{last}.net/my-chemo-diary",
-    ]
-    return [(rng.choice(forms), "URL")]
+    forms = (
+        "https://portal.mychart-{l}.org/patient/{d6}|www.{f}{l}cancerfund.com/donate?id={d3}|"
+        "http://{ip}/reports|mychart.{l}health.com/login|facebook.com/{f}.{l}|"
+        "https://www.gofundme.com/f/help-{f}-beat-cancer|bit.ly/{a3}{d3}|"
+        "https://drive.google.com/file/d/{a4}{d6}/view|http://blog.{f}{l}.net/my-chemo-diary"
+    )
+    values = dict(
+        f=_ascii(rng.choice(pool.first)),
+        l=_ascii(rng.choice(pool.last)),
+        d6=_digits(rng, 6),
+        d3=_digits(rng, 3),
+        a3=_letters(rng, 3),
+        a4=_letters(rng, 4),
+        ip=gen_ip(rng, pool)[0][0],
+    )
+    return [(_pick(rng, forms, **values), "URL")]
 
 
 def gen_ip(rng: random.Random, pool: NamePool) -> list[Segment]:
-    def hexes(k: int) -> list[str]:
-        return [format(rng.randint(0, 0xFFFF), "x") for _ in range(k)]
-
-    forms = [
-        ".".join(str(rng.randint(1, 254)) for _ in range(4)),
-        f"192.168.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
-        ":".join(hexes(8)), f"2001:db8::{':'.join(hexes(2))}", f"fe80::{':'.join(hexes(4))}",
-        f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
-    ]
-    return [(rng.choice(forms), "IP")]
+    octets = [rng.randint(1, 254) for _ in range(4)]
+    hexes = [format(rng.randint(0, 0xFFFF), "x") for _ in range(8)]
+    forms = (
+        "{o[0]}.{o[1]}.{o[2]}.{o[3]}|192.168.{o[1]}.{o[2]}|10.{o[0]}.{o[1]}.{o[3]}|{full}|"
+        "2001:db8::{h[0]}:{h[1]}|fe80::{h[2]}:{h[3]}:{h[4]}:{h[5]}"
+    )
+    return [(_pick(rng, forms, o=octets, h=hexes, full=":".join(hexes)), "IP")]
 
 
 def gen_ssn(rng: random.Random, pool: NamePool) -> list[Segment]:
     a, b, c = rng.randint(100, 899), rng.randint(10, 99), rng.randint(1000, 9999)
-    return rng.choice([
-        [(f"{a}-{b}-{c}", "SSN")], [("SSN ", None), (f"{a}-{b}-{c}", "SSN")],
-        [("social security number ", None), (f"{a}{b}{c}", "SSN")],
-        [("SSN: ", None), (f"{a} {b} {c}", "SSN")], [("SS# ", None), (f"{a}{b}{c}", "SSN")],
-    ])
+    return rng.choice(
+        [
+            [(f"{a}-{b}-{c}", "SSN")],
+            [("SSN ", None), (f"{a}-{b}-{c}", "SSN")],
+            [("social security number ", None), (f"{a}{b}{c}", "SSN")],
+            [("SSN: ", None), (f"{a} {b} {c}", "SSN")],
+            [("SS# ", None), (f"{a}{b}{c}", "SSN")],
+        ]
+    )
 
 
 def gen_mrn(rng: random.Random, pool: NamePool) -> list[Segment]:
-    labels = ["MRN ", "MRN: ", "MRN#", "medical record number ", "medical record no. ",
-              "hospital number ", "chart # ", "patient ID ", "NHS number ", "record number: "]
-    values = [_digits(rng, 8), f"MRN-{_digits(rng, 7)}", f"{_letters(rng, 2)}{_digits(rng, 6)}",
-              f"A00{_digits(rng, 6)}", f"{_digits(rng, 3)} {_digits(rng, 3)} {_digits(rng, 4)}",
-              _digits(rng, 7), f"{_digits(rng, 2)}-{_digits(rng, 5)}"]
+    labels = (
+        "MRN |MRN: |MRN#|medical record number |medical record no. |hospital number |chart # |"
+        "patient ID |NHS number |record number: "
+    )
+    values = [
+        _digits(rng, 8),
+        f"MRN-{_digits(rng, 7)}",
+        f"{_letters(rng, 2)}{_digits(rng, 6)}",
+        f"A00{_digits(rng, 6)}",
+        f"{_digits(rng, 3)} {_digits(rng, 3)} {_digits(rng, 4)}",
+        _digits(rng, 7),
+        f"{_digits(rng, 2)}-{_digits(rng, 5)}",
+    ]
     return _labelled(rng, "MRN", labels, values)
 
 
 def gen_health_plan(rng: random.Random, pool: NamePool) -> list[Segment]:
-    labels = ["member ID ", "insurance ID: ", "policy number ", "Medicare number ",
-              "subscriber ID ", "health plan ID ", "group number ", "insurance member no. ",
-              "BCBS ID ", "Medicaid ID #"]
-    mbi = f"{rng.randint(1, 9)}{_letters(rng, 2)}{rng.randint(1, 9)}-{_letters(rng, 2)}" \
-          f"{rng.randint(1, 9)}-{_letters(rng, 2)}{_digits(rng, 2)}"
-    values = [f"XYZ{_digits(rng, 9)}", f"W{_digits(rng, 9)}", mbi, f"H{_digits(rng, 8)}-01",
-              f"{_digits(rng, 9)}A", f"GRP-{_digits(rng, 5)}", f"{_letters(rng, 3)}{_digits(rng, 8)}"]
+    labels = (
+        "member ID |insurance ID: |policy number |Medicare number |subscriber ID |health plan ID |"
+        "group number |insurance member no. |BCBS ID |Medicaid ID #"
+    )
+    mbi = f"{rng.randint(1, 9)}{_letters(rng, 2)}{rng.randint(1, 9)}-{_letters(rng, 2)}"
+    mbi += f"{rng.randint(1, 9)}-{_letters(rng, 2)}{_digits(rng, 2)}"
+    values = [
+        f"XYZ{_digits(rng, 9)}",
+        f"W{_digits(rng, 9)}",
+        mbi,
+        f"H{_digits(rng, 8)}-01",
+        f"{_digits(rng, 9)}A",
+        f"GRP-{_digits(rng, 5)}",
+        f"{_letters(rng, 3)}{_digits(rng, 8)}",
+    ]
     return _labelled(rng, "HEALTH_PLAN", labels, values)
 
 
 def gen_account(rng: random.Random, pool: NamePool) -> list[Segment]:
-    labels = ["account number ", "account #", "acct ", "billing account ", "patient account no. ",
-              "bank account ", "IBAN ", "card number "]
-    values = [_digits(rng, 10), f"AC-{_digits(rng, 7)}", _digits(rng, 12),
-              f"GB{_digits(rng, 2)} NWBK {_digits(rng, 4)} {_digits(rng, 4)} {_digits(rng, 4)} {_digits(rng, 2)}",
-              f"4{_digits(rng, 3)} {_digits(rng, 4)} {_digits(rng, 4)} {_digits(rng, 4)}",
-              f"{_digits(rng, 4)}-{_digits(rng, 6)}"]
+    labels = (
+        "account number |account #|acct |billing account |patient account no. |bank account |"
+        "IBAN |card number "
+    )
+    iban = f"GB{_digits(rng, 2)} NWBK " + " ".join(_digits(rng, 4) for _ in range(3))
+    card = f"4{_digits(rng, 3)} " + " ".join(_digits(rng, 4) for _ in range(3))
+    values = [
+        _digits(rng, 10),
+        f"AC-{_digits(rng, 7)}",
+        _digits(rng, 12),
+        f"{iban} {_digits(rng, 2)}",
+        card,
+        f"{_digits(rng, 4)}-{_digits(rng, 6)}",
+    ]
     return _labelled(rng, "ACCOUNT", labels, values)
 
 
 def gen_license(rng: random.Random, pool: NamePool) -> list[Segment]:
-    labels = ["driver's license ", "driving licence number ", "licence no. ", "DEA number ",
-              "NPI ", "medical license #", "passport number ", "DL "]
-    values = [f"D{_digits(rng, 7)}", f"S{_digits(rng, 3)}-{_digits(rng, 4)}-{_digits(rng, 4)}",
-              f"{_letters(rng, 2)}{_digits(rng, 7)}", _digits(rng, 10), f"MD-{_digits(rng, 5)}",
-              f"{_letters(rng, 5)}{_digits(rng, 6)}{_letters(rng, 2)}9{_letters(rng, 2)}",
-              f"X{_digits(rng, 8)}"]
+    labels = (
+        "driver's license |driving licence number |licence no. |DEA number |NPI |"
+        "medical license #|passport number |DL "
+    )
+    uk = f"{_letters(rng, 5)}{_digits(rng, 6)}{_letters(rng, 2)}9{_letters(rng, 2)}"
+    values = [
+        f"D{_digits(rng, 7)}",
+        f"S{_digits(rng, 3)}-{_digits(rng, 4)}-{_digits(rng, 4)}",
+        f"{_letters(rng, 2)}{_digits(rng, 7)}",
+        _digits(rng, 10),
+        f"MD-{_digits(rng, 5)}",
+        uk,
+        f"X{_digits(rng, 8)}",
+    ]
     return _labelled(rng, "LICENSE", labels, values)
 
 
 def gen_device(rng: random.Random, pool: NamePool) -> list[Segment]:
-    labels = ["serial number ", "S/N ", "SN: ", "device ID ", "IMEI ", "UDI ",
-              "pacemaker serial no. ", "MAC address "]
+    labels = "serial number |S/N |SN: |device ID |IMEI |UDI |pacemaker serial no. |MAC address "
     mac = ":".join(format(rng.randint(0, 255), "02X") for _ in range(6))
-    values = [f"{_letters(rng, 3)}{_digits(rng, 6)}{_letters(rng, 1)}",
-              f"SN-{_digits(rng, 5)}-{_letters(rng, 2)}", _digits(rng, 15), f"0088{_digits(rng, 10)}",
-              mac, f"{_digits(rng, 4)}-{_letters(rng, 4)}-{_digits(rng, 4)}"]
+    values = [
+        f"{_letters(rng, 3)}{_digits(rng, 6)}{_letters(rng, 1)}",
+        f"SN-{_digits(rng, 5)}-{_letters(rng, 2)}",
+        _digits(rng, 15),
+        f"0088{_digits(rng, 10)}",
+        mac,
+        f"{_digits(rng, 4)}-{_letters(rng, 4)}-{_digits(rng, 4)}",
+    ]
     return _labelled(rng, "DEVICE", labels, values)
 
 
 def gen_vehicle(rng: random.Random, pool: NamePool) -> list[Segment]:
-    labels = ["licence plate ", "license plate number ", "plate ", "VIN ", "VIN: ",
-              "car registration ", "reg plate "]
-    vin = "".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ0123456789") for _ in range(16))
-    values = [f"{rng.randint(1, 9)}{_letters(rng, 3)}{_digits(rng, 3)}",
-              f"{_letters(rng, 3)}-{_digits(rng, 4)}", f"{_letters(rng, 2)}{_digits(rng, 2)} {_letters(rng, 3)}",
-              f"KA {_digits(rng, 2)} {_letters(rng, 2)} {_digits(rng, 4)}", f"1{vin}"]
+    labels = "licence plate |license plate number |plate |VIN |VIN: |car registration |reg plate "
+    vin = "1" + "".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ0123456789") for _ in range(16))
+    values = [
+        f"{rng.randint(1, 9)}{_letters(rng, 3)}{_digits(rng, 3)}",
+        f"{_letters(rng, 3)}-{_digits(rng, 4)}",
+        f"{_letters(rng, 2)}{_digits(rng, 2)} {_letters(rng, 3)}",
+        f"KA {_digits(rng, 2)} {_letters(rng, 2)} {_digits(rng, 4)}",
+        vin,
+    ]
     return _labelled(rng, "VEHICLE", labels, values)
 
 
 def gen_address(rng: random.Random, pool: NamePool) -> list[Segment]:
+    """US, UK, German, French, P.O. box and lower-case street addresses (+ postcode spans)."""
     num, street, suffix = rng.randint(1, 9999), rng.choice(STREETS), rng.choice(SUFFIXES)
-    unit = rng.choice(["", "", f", Apt {rng.randint(1, 30)}{rng.choice('ABCD')}",
-                       f" Suite {rng.randint(100, 950)}", f", Unit {rng.randint(1, 40)}"])
-    city, state, zipc = rng.choice(CITIES), rng.choice(STATES), _digits(rng, 5)
-    town, post = rng.choice(UK_TOWNS)
+    unit = _pick(
+        rng,
+        "||, Apt {n}{c}| Suite {s}|, Unit {u}",
+        n=rng.randint(1, 30),
+        c=rng.choice("ABCD"),
+        s=rng.randint(100, 950),
+        u=rng.randint(1, 40),
+    )
+    town, _, post = rng.choice(UK_TOWNS).partition(" ")
     forms: list[list[Segment]] = [
         [(f"{num} {street} {suffix}{unit}", "ADDRESS")],
-        [(f"{num} {street} {suffix}{unit}, {city}", "ADDRESS"), (f", {state} ", None),
-         (zipc, "ZIP")],
-        [(f"Flat {rng.randint(1, 20)}, {rng.randint(1, 200)} {street} Road, {town}", "ADDRESS"),
-         (" ", None), (post, "ZIP")],
+        [
+            (f"{num} {street} {suffix}{unit}, {rng.choice(CITIES)}", "ADDRESS"),
+            (f", {rng.choice(STATES)} ", None),
+            (_digits(rng, 5), "ZIP"),
+        ],
+        [
+            (f"Flat {rng.randint(1, 20)}, {rng.randint(1, 200)} {street} Road, {town}", "ADDRESS"),
+            (" ", None),
+            (post, "ZIP"),
+        ],
         [(f"PO Box {rng.randint(10, 99999)}", "ADDRESS")],
-        [(f"{rng.choice(['Haupt', 'Linden', 'Garten', 'Berg'])}straße {rng.randint(1, 120)}",
-          "ADDRESS"), (", ", None), (_digits(rng, 5), "ZIP"), (" Berlin", None)],
-        [(f"{rng.randint(1, 80)} rue de la {rng.choice(['Paix', 'Gare', 'République'])}",
-          "ADDRESS"), (", ", None), (f"750{rng.randint(10, 20)}", "ZIP"), (" Paris", None)],
+        [
+            (
+                _pick(rng, "Hauptstraße|Lindenstraße|Gartenstraße|Bergstraße")
+                + f" {rng.randint(1, 120)}",
+                "ADDRESS",
+            ),
+            (", ", None),
+            (_digits(rng, 5), "ZIP"),
+            (" Berlin", None),
+        ],
+        [
+            (f"{rng.randint(1, 80)} rue de la " + _pick(rng, "Paix|Gare|République"), "ADDRESS"),
+            (", ", None),
+            (f"750{rng.randint(10, 20)}", "ZIP"),
+            (" Paris", None),
+        ],
         [(f"{num} {street.lower()} street", "ADDRESS")],
-        [(f"{rng.randint(1, 300)} W {rng.randint(1, 120)}th St", "ADDRESS"), (", New York, NY ", None),
-         (f"100{_digits(rng, 2)}", "ZIP")],
+        [
+            (f"{rng.randint(1, 300)} W {rng.randint(1, 120)}th St", "ADDRESS"),
+            (", New York, NY ", None),
+            (f"100{_digits(rng, 2)}", "ZIP"),
+        ],
     ]
     return rng.choice(forms)
 
 
 def gen_zip(rng: random.Random, pool: NamePool) -> list[Segment]:
+    """US ZIP / ZIP+4, UK and Canadian postcodes, with or without a label."""
+    uk = rng.choice(UK_TOWNS).partition(" ")[2]
+    canada = f"{rng.choice('KMTVH')}{rng.randint(1, 9)}{rng.choice('ABCEGHJ')} "
+    canada += f"{rng.randint(0, 9)}{rng.choice('ABCEGHJ')}{rng.randint(0, 9)}"
     forms: list[list[Segment]] = [
         [("zip code ", None), (_digits(rng, 5), "ZIP")],
-        [("postcode ", None), (rng.choice(UK_TOWNS)[1], "ZIP")],
+        [("postcode ", None), (uk, "ZIP")],
         [(f"{_digits(rng, 5)}-{_digits(rng, 4)}", "ZIP")],
-        [(rng.choice(UK_TOWNS)[1], "ZIP")],
+        [(uk, "ZIP")],
         [("ZIP ", None), (_digits(rng, 5), "ZIP")],
-        [(f"{rng.choice('KMTVH')}{rng.randint(1, 9)}{rng.choice('ABCEGHJ')} "
-          f"{rng.randint(0, 9)}{rng.choice('ABCEGHJ')}{rng.randint(0, 9)}", "ZIP")],
+        [(canada, "ZIP")],
     ]
     return rng.choice(forms)
 
 
-GENERATORS: dict[str, Callable[[random.Random, NamePool], list[Segment]]] = {
+GENERATORS: dict[str, Generator] = {
     "NAME": gen_name, "FIRST": gen_first, "LAST": gen_last, "FULL": gen_full, "DATE": gen_date,
     "AGE": gen_age, "PHONE": gen_phone, "FAX": gen_fax, "EMAIL": gen_email, "URL": gen_url,
     "IP": gen_ip, "SSN": gen_ssn, "MRN": gen_mrn, "HEALTH_PLAN": gen_health_plan,
     "ACCOUNT": gen_account, "LICENSE": gen_license, "DEVICE": gen_device,
     "VEHICLE": gen_vehicle, "ADDRESS": gen_address, "ZIP": gen_zip,
-}
+}  # fmt: skip
 
 # --- templates: disjoint dev / test halves ---------------------------------------------------
 
@@ -532,7 +631,7 @@ def build_dataset(n: int = 1000, seed: int = 0, split: str = "test") -> list[Exa
     return examples
 
 
-def _overlaps(start: int, end: int, spans: list[tuple[int, int, str]]) -> list[str]:
+def _overlapping(start: int, end: int, spans: list[tuple[int, int, str]]) -> list[str]:
     return [kind for s, e, kind in spans if s < end and start < e]
 
 
@@ -540,30 +639,38 @@ def _ratio(num: int, den: int) -> float:
     return num / den if den else 1.0
 
 
+def _count(example: Example, counts: Counter[str]) -> None:
+    """Add one example's span, character and term tallies to ``counts``."""
+    predicted = [(s.start, s.end, s.kind) for s in find_identifiers(example.text)]
+    for start, end, kind in example.gold:
+        hits = _overlapping(start, end, predicted)
+        counts[f"gold:{kind}"] += 1
+        counts[f"found:{kind}"] += bool(hits)
+        counts[f"typed:{kind}"] += kind in hits
+    for start, end, kind in predicted:
+        counts[f"pred:{kind}"] += 1
+        counts[f"correct:{kind}"] += bool(_overlapping(start, end, example.gold))
+        counts["clean_fp"] += not example.gold
+    gold_chars = {i for s, e, _ in example.gold for i in range(s, e)}
+    pred_chars = {i for s, e, _ in predicted for i in range(s, e)}
+    counts.update(
+        gold_chars=len(gold_chars), pred_chars=len(pred_chars),
+        both_chars=len(gold_chars & pred_chars), terms=len(example.protected),
+        survived=sum(not _overlapping(s, e, predicted) for s, e in example.protected),
+    )  # fmt: skip
+
+
 def evaluate(n: int = 1000, seed: int = 0, split: str = "test") -> dict:
     """Recall / precision per kind and overall, character-level figures, term survival."""
     c: Counter[str] = Counter()
-    for ex in build_dataset(n, seed, split):
-        predicted = [(s.start, s.end, s.kind) for s in find_identifiers(ex.text)]
-        for start, end, kind in ex.gold:
-            hits = _overlaps(start, end, predicted)
-            c[f"gold:{kind}"] += 1
-            c[f"found:{kind}"] += bool(hits)
-            c[f"typed:{kind}"] += kind in hits
-        for start, end, kind in predicted:
-            c[f"pred:{kind}"] += 1
-            c[f"correct:{kind}"] += bool(_overlaps(start, end, ex.gold))
-            c["negative_fp"] += not ex.gold
-        gold_chars = {i for s, e, _ in ex.gold for i in range(s, e)}
-        pred_chars = {i for s, e, _ in predicted for i in range(s, e)}
-        c["gold_chars"], c["pred_chars"] = c["gold_chars"] + len(gold_chars), c["pred_chars"] + len(pred_chars)
-        c["both_chars"] += len(gold_chars & pred_chars)
-        c["terms"] += len(ex.protected)
-        c["survived"] += sum(not _overlaps(s, e, predicted) for s, e in ex.protected)
-    total = {key: sum(c[f"{key}:{k}"] for k in KINDS) for key in ("gold", "found", "typed", "pred", "correct")}
+    for example in build_dataset(n, seed, split):
+        _count(example, c)
+    keys = ("gold", "found", "typed", "pred", "correct")
+    total = {key: sum(c[f"{key}:{kind}"] for kind in KINDS) for key in keys}
     per_kind = {
         kind: {
-            "gold": c[f"gold:{kind}"], "recall": _ratio(c[f"found:{kind}"], c[f"gold:{kind}"]),
+            "gold": c[f"gold:{kind}"],
+            "recall": _ratio(c[f"found:{kind}"], c[f"gold:{kind}"]),
             "typed_recall": _ratio(c[f"typed:{kind}"], c[f"gold:{kind}"]),
             "predicted": c[f"pred:{kind}"],
             "precision": _ratio(c[f"correct:{kind}"], c[f"pred:{kind}"]),
@@ -571,54 +678,72 @@ def evaluate(n: int = 1000, seed: int = 0, split: str = "test") -> dict:
         for kind in KINDS
     }
     return {
-        "split": split, "seed": seed, "sentences": n + max(1, n // 5),
+        "split": split,
+        "seed": seed,
+        "sentences": n + max(1, n // 5),
+        "gold_spans": total["gold"],
+        "predicted_spans": total["pred"],
         "recall": _ratio(total["found"], total["gold"]),
         "typed_recall": _ratio(total["typed"], total["gold"]),
         "precision": _ratio(total["correct"], total["pred"]),
         "char_recall": _ratio(c["both_chars"], c["gold_chars"]),
         "char_precision": _ratio(c["both_chars"], c["pred_chars"]),
         "medical_term_survival": _ratio(c["survived"], c["terms"]),
-        "gold_spans": total["gold"], "predicted_spans": total["pred"],
-        "false_positives_in_clean_sentences": c["negative_fp"], "per_kind": per_kind,
+        "false_positives_in_clean_sentences": c["clean_fp"],
+        "per_kind": per_kind,
     }
 
 
 def format_report(result: dict) -> str:
-    lines = [f"{'kind':<12} {'gold':>5} {'recall':>7} {'typed':>7} {'pred':>5} {'prec':>7}"]
+    row = "{:<12} {:>5} {:>7.3f} {:>7.3f} {:>5} {:>7.3f}"
+    lines = [
+        "{:<12} {:>5} {:>7} {:>7} {:>5} {:>7}".format(
+            "kind", "gold", "recall", "typed", "pred", "prec"
+        )
+    ]
     for kind, r in result["per_kind"].items():
-        lines.append(f"{kind:<12} {r['gold']:>5} {r['recall']:>7.3f} {r['typed_recall']:>7.3f} "
-                     f"{r['predicted']:>5} {r['precision']:>7.3f}")
+        lines.append(
+            row.format(
+                kind, r["gold"], r["recall"], r["typed_recall"], r["predicted"], r["precision"]
+            )
+        )
+    r = result
     lines += [
-        f"{'overall':<12} {result['gold_spans']:>5} {result['recall']:>7.3f} "
-        f"{result['typed_recall']:>7.3f} {result['predicted_spans']:>5} {result['precision']:>7.3f}",
-        f"split={result['split']} seed={result['seed']} sentences={result['sentences']}",
-        f"char recall {result['char_recall']:.3f}  char precision {result['char_precision']:.3f}",
-        f"medical-term survival {result['medical_term_survival']:.4f}  "
-        f"false positives in identifier-free sentences: {result['false_positives_in_clean_sentences']}",
+        row.format(
+            "overall",
+            r["gold_spans"],
+            r["recall"],
+            r["typed_recall"],
+            r["predicted_spans"],
+            r["precision"],
+        ),
+        f"split={r['split']} seed={r['seed']} sentences={r['sentences']}",
+        f"char recall {r['char_recall']:.3f}, char precision {r['char_precision']:.3f}",
+        f"medical-term survival {r['medical_term_survival']:.4f}",
+        f"false positives in identifier-free sentences: {r['false_positives_in_clean_sentences']}",
     ]
     return "\n".join(lines)
 
 
 def audit(path: Path, limit: int = 40) -> str:
-    """De-identify every string field of a real JSON corpus; list what was replaced."""
+    """Run over every string of a real JSON corpus; list what would be replaced, in context."""
     records = json.loads(path.read_text(encoding="utf-8"))
     counts: Counter[str] = Counter()
     shown: list[str] = []
     for record in records:
-        for value in record.values() if isinstance(record, dict) else [record]:
-            if not isinstance(value, str):
-                continue
-            _, found = deidentify(value)
-            counts.update(found)
-            shown += [f"  {s.kind:<11} {value[max(0, s.start - 30):s.end + 30]!r}"
-                      for s in find_identifiers(value)][: max(0, limit - len(shown))]
-    head = f"{path.name}: {len(records)} records, replaced {dict(counts.most_common())}"
-    return "\n".join([head, *shown])
+        values = record.values() if isinstance(record, dict) else [record]
+        for text in (v for v in values if isinstance(v, str)):
+            for span in find_identifiers(text):
+                counts[span.kind] += 1
+                context = text[max(0, span.start - 30) : span.end + 30].replace("\n", " ")
+                shown += [f"  {span.kind:<11} {text[span.start : span.end]!r} in …{context}…"]
+    head = f"{path.name}: {len(records)} records, would replace {dict(counts.most_common())}"
+    return "\n".join([head, *shown[:limit]])
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=1000)
+    parser = argparse.ArgumentParser(description="Measure oncogpt.data.deid on synthetic data.")
+    parser.add_argument("--n", type=int, default=1000, help="sentences with identifiers")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--split", choices=sorted(TEMPLATES), default="test")
     parser.add_argument("--audit", type=Path, nargs="*", default=[], help="real JSON corpora")

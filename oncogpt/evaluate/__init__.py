@@ -1,0 +1,1 @@
+"""Evaluation: per-item metrics, bootstrap statistics and run-comparison reports."""

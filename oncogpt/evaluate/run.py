@@ -1,0 +1,160 @@
+"""`oncogpt eval`: answer held-out questions with the engine, score them, resume if stopped.
+
+Each answered item is appended to results.jsonl at once, so an interrupted run picks up
+where it stopped. Items whose near-duplicates were in the model's training data are refused
+when the training data is given, and counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from oncogpt.conversation import Conversation, read_conversations
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """What to evaluate, on what, and where to write."""
+
+    data: str
+    """Questions: OncoGPT test format or Alpaca JSON/JSONL, or a dataset folder (test split)."""
+    out: str
+    """Run folder: results.jsonl (one row per item) and run.json."""
+    model: str = "default"
+    """Base model: built-in name, model folder or .gguf."""
+    adapter: str | None = None
+    """LoRA adapter folder."""
+    labels: str | None = None
+    """JSONL of hand labels in the same order (category, site); else the categorizer decides."""
+    train_data: str | None = None
+    """Dataset folder the model was trained on: near-duplicates of its train split are removed."""
+    template: str = "auto"
+    """Prompt template."""
+    name: str = ""
+    """Run name in reports (default: the out folder's name)."""
+    batch_size: int = 8
+    """Questions answered at once."""
+    max_new_tokens: int = 128
+    """Longest answer."""
+    limit: int | None = None
+    """Evaluate only the first N items."""
+    perplexity: bool = True
+    """Also score the perplexity of the reference answers under the model."""
+
+
+def _question_field(row: dict) -> str:
+    return row.get("question") or row.get("input") or row.get("instruction") or ""
+
+
+def load_items(config: EvalConfig) -> list[dict[str, Any]]:
+    path = Path(config.data)
+    if path.is_dir():
+        convs = list(read_conversations(path / "test.jsonl"))
+        items = [
+            {"question": c.question, "reference": c.turns[1].text if len(c.turns) > 1 else "",
+             "category": c.meta.get("category"), "site": c.meta.get("site")}
+            for c in convs
+        ]  # fmt: skip
+    else:
+        text = path.read_text(encoding="utf-8")
+        rows = json.loads(text) if text.lstrip().startswith("[") else [
+            json.loads(line) for line in text.splitlines() if line.strip()]  # fmt: skip
+        items = [{"question": _question_field(r), "reference": r.get("output", "")} for r in rows]
+    labels = _labels(config.labels)
+    for idx, item in enumerate(items):
+        item["idx"] = idx
+        if labels is not None:
+            item.update({k: labels[idx].get(k) for k in ("category", "site")})
+        elif item.get("category") is None:
+            from oncogpt.data.categorize import categorize
+
+            result = categorize(item["question"])
+            item.update(category=result.category, site=result.site)
+    return items[: config.limit] if config.limit else items
+
+
+def _labels(path: str | None) -> list[dict] | None:
+    if path is None:
+        return None
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def remove_training_overlap(items: list[dict], train_data: str | None) -> tuple[list[dict], int]:
+    """Items whose near-duplicate is in the training split are not fair to score."""
+    if train_data is None:
+        return items, 0
+    from oncogpt.data.dedup import NearDuplicateIndex
+
+    index = NearDuplicateIndex()
+    for conv in read_conversations(Path(train_data) / "train.jsonl"):
+        index.check(conv.question)
+    kept = [i for i in items if index.check(i["question"]) is None]
+    return kept, len(items) - len(kept)
+
+
+def reference_perplexity(engine: Any, question: str, reference: str) -> float:
+    import torch
+
+    from oncogpt.prompts import render_conversation
+
+    rendered = render_conversation(
+        Conversation.single(question, reference), engine.tokenizer, engine.template
+    )
+    ids = torch.tensor([rendered.ids[: engine.context_length]])
+    labels = ids.clone()
+    labels[0, [i for i, m in enumerate(rendered.mask[: ids.shape[1]]) if not m]] = -100
+    with torch.inference_mode():
+        loss = engine.model(input_ids=ids, labels=labels).loss
+    return float(math.exp(min(20.0, float(loss))))
+
+
+def _done(results: Path) -> set[int]:
+    """Indices already answered; a last line cut by a kill is dropped and answered again."""
+    if not results.is_file():
+        return set()
+    rows = []
+    for line in results.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return {r["idx"] for r in rows}
+
+
+def run_eval(config: EvalConfig) -> Path:
+    from oncogpt.evaluate.metrics import embedding_scores, score_item
+    from oncogpt.generate import Engine, SamplingConfig
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    items, removed = remove_training_overlap(load_items(config), config.train_data)
+    run = {"name": config.name or out.name, "model": config.model, "adapter": config.adapter}
+    run.update(data=config.data, items=len(items), removed_training_overlap=removed)
+    (out / "run.json").write_text(json.dumps(run, indent=2))
+    results = out / "results.jsonl"
+    todo = [i for i in items if i["idx"] not in _done(results)]
+    engine = Engine.load(config.model, config.adapter, config.template)
+    sampling = SamplingConfig(greedy=True, max_new_tokens=config.max_new_tokens)
+    with results.open("a", encoding="utf-8") as fh:
+        for start in range(0, len(todo), config.batch_size):
+            batch = todo[start : start + config.batch_size]
+            convs = [Conversation.single(i["question"]) for i in batch]
+            answers = engine.answer_batch(convs, sampling)
+            refs = [i["reference"] for i in batch]
+            semantic = embedding_scores(answers, refs)
+            for item, answer, sem in zip(batch, answers, semantic, strict=True):
+                metrics = {**score_item(answer, item["reference"]), **sem}
+                if config.perplexity:
+                    metrics["perplexity"] = reference_perplexity(
+                        engine, item["question"], item["reference"]
+                    )
+                fh.write(json.dumps({**item, "answer": answer, "metrics": metrics}) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+    return out

@@ -1,0 +1,659 @@
+"""Automated reference checking: does each cited passage support the sentence that cites it?
+
+Each sentence of an answer gets a verdict:
+
+- `supported`: it cites retrieved passages and they support it;
+- `unsupported`: it cites passages that do not support it (a number, drug, gene or cancer name
+  absent from them, or too little similarity);
+- `bad_citation`: it cites a number that matches no retrieved passage;
+- `uncited`: it states a fact without any citation;
+- `not_factual`: greetings, questions, hedges, advice to see a doctor: nothing to check.
+
+Support combines the encoder cosine between the sentence and the best-matching window of the
+passage with the share of the sentence's content words found in the passage; key terms missing
+from the passage count as strong evidence against. The thresholds were chosen on the even rows of
+`resources/kb/support_eval.jsonl`; `python -m oncogpt.rag.check --eval` reproduces the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from .cite import HitLike, citation_markers, strip_markers
+
+Verdict = Literal["supported", "unsupported", "bad_citation", "uncited", "not_factual"]
+
+EVAL_FILE = Path(__file__).resolve().parents[1] / "resources" / "kb" / "support_eval.jsonl"
+KB_FILE = EVAL_FILE.with_name("starter_kb.jsonl")
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+    """Supported when no key term is missing and w*cosine + (1-w)*overlap >= support."""
+
+    weight: float = 0.7
+    support: float = 0.55
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# --------------------------------------------------------------------------------------------
+# Sentences.
+
+_ABBREVIATIONS = _wordset(
+    "e.g i.e dr mr mrs ms vs approx fig no st etc al cf ca inc jr sr prof min max mt"
+)
+_END = re.compile(r"[.!?]+[\"')\]]*\s+")
+_LEADING_MARKERS = re.compile(r"^(\s*\[\s*\d{1,3}(?:\s*[-–,;]\s*\d{1,3})*\s*\])+[.,;]?")
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
+_REFERENCES = re.compile(r"^\s*(?:references|sources|reference check)\s*:", re.IGNORECASE)
+
+
+def _ends_sentence(text: str, end: int, nxt: int) -> bool:
+    """Whether the punctuation ending at `end` closes a sentence (not "e.g." or "12.5")."""
+    word = re.search(r"(\S+)$", text[:end].rstrip(".!?\"')]"))
+    if word and word.group(1).lower().strip("(") in _ABBREVIATIONS:
+        return False
+    return nxt >= len(text) or not text[nxt].islower()
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence; lines split too; markers after the period stay attached.
+
+    Stops at a "References:" line, which lists sources rather than stating anything.
+    """
+    spans: list[tuple[int, int]] = []
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        if _REFERENCES.match(line):
+            break
+        start = offset
+        for match in _END.finditer(line):
+            if not _ends_sentence(line, match.start() + 1, match.end()):
+                continue
+            spans.append((start, offset + match.end()))
+            start = offset + match.end()
+        spans.append((start, offset + len(line)))
+        offset += len(line)
+    return _attach_markers(text, [s for s in spans if text[s[0] : s[1]].strip()])
+
+
+def _attach_markers(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Move "[1]" that opens a span (written after the period) onto the previous sentence."""
+    out: list[tuple[int, int]] = []
+    for start, end in spans:
+        lead = _LEADING_MARKERS.match(text, start, end)
+        same_line = out and "\n" not in text[out[-1][1] : start]
+        if lead and out and same_line:
+            out[-1] = (out[-1][0], lead.end())
+            start = lead.end()
+        if text[start:end].strip():
+            out.append((start, end))
+    return out
+
+
+def split_sentences(text: str) -> list[str]:
+    return [text[a:b].strip() for a, b in sentence_spans(text)]
+
+
+# --------------------------------------------------------------------------------------------
+# Key terms: numbers, drugs, genes, cancers. One missing from the passage is strong evidence.
+
+# "one" is left out: it is mostly "one of the", not a count.
+_NUMBER_WORDS = {
+    word: n
+    for n, word in enumerate(
+        _words("two three four five six seven eight nine ten eleven twelve"), 2
+    )
+}
+_UNIT = (
+    r"%|percent|mg/m2|mg/m²|mg/kg|mg|mcg|µg|ng/ml|u/ml|iu|g/dl|mmol/l|kg|ml|gy|cm|mm|"
+    r"years?|months?|weeks?|days?|hours?|cycles?|doses?|times|fold"
+)
+_NUMBER = re.compile(
+    rf"(?<![\w.])(\d+(?:[.,]\d+)*)(?:\s*(?:-|to|–)\s*(\d+(?:[.,]\d+)*))?\s*({_UNIT})?(?![\w])",
+    re.IGNORECASE,
+)
+_DRUG_SUFFIX = re.compile(
+    r"\b[a-z]{3,}(?:mab|nib|platin|taxel|parib|lisib|ciclib|rubicin|mustine|tecan|trexate|"
+    r"citabine|fosfamide|tinib|zomib|lidomide|relin|lutamide|rozole|estrant|mycin|"
+    r"poside|blastine|cristine|azole|olimus|sertib|degib|lisib)\b"
+)
+KNOWN_DRUGS = _wordset(
+    """tamoxifen letrozole anastrozole exemestane fulvestrant raloxifene fluorouracil 5-fu
+    capecitabine gemcitabine methotrexate cyclophosphamide doxorubicin epirubicin vincristine
+    vinblastine vinorelbine etoposide temozolomide leucovorin oxaliplatin cisplatin carboplatin
+    irinotecan topotecan folfox folfiri folfirinox paclitaxel docetaxel cabazitaxel imatinib
+    lenalidomide thalidomide pomalidomide bortezomib rituximab trastuzumab pertuzumab bevacizumab
+    cetuximab panitumumab pembrolizumab nivolumab atezolizumab durvalumab ipilimumab osimertinib
+    gefitinib erlotinib afatinib alectinib crizotinib lorlatinib brigatinib sotorasib olaparib
+    abiraterone enzalutamide bicalutamide leuprolide goserelin degarelix megestrol prednisone
+    prednisolone dexamethasone hydroxyurea interferon interleukin bcg aspirin metformin
+    ibuprofen acetaminophen paracetamol morphine oxycodone fentanyl ondansetron filgrastim
+    pegfilgrastim zoledronic denosumab mitomycin bleomycin dacarbazine busulfan melphalan
+    chlorambucil bendamustine fludarabine cytarabine azacitidine decitabine arsenic tretinoin
+    everolimus sirolimus sunitinib sorafenib pazopanib regorafenib lenvatinib cabozantinib
+    palbociclib ribociclib abemaciclib"""
+)
+KNOWN_GENES = _wordset(
+    """EGFR ALK ROS1 KRAS NRAS HRAS BRAF HER2 ERBB2 BRCA1 BRCA2 TP53 PIK3CA MET RET NTRK NTRK1
+    NTRK2 NTRK3 PDL1 PD1 CTLA4 MSI MMR HPV EBV APC MLH1 MSH2 MSH6 PMS2 PTEN RB1 MYC BCR ABL
+    BCRABL JAK2 FLT3 IDH1 IDH2 KIT PDGFRA CDK4 CDK6 ESR1 AR PSA CEA CA125 CA199 AFP HCG LDH
+    CDKN2A SMAD4 ATM PALB2 CHEK2 NPM1 CEBPA TERT VHL NF1 NF2 WT1 ARID1A KEAP1 STK11 FGFR FGFR1
+    FGFR2 FGFR3 HER3 TMB"""
+)
+_GENE_TOKEN = re.compile(r"\b([A-Z][A-Za-z]{0,5}(?:-?[A-Z0-9]{1,4})?(?:/[a-z]{2,4})?)\b")
+_GENE_SYNONYMS = {"ERBB2": "HER2", "HER2NEU": "HER2", "PDL1": "PDL1", "BCRABL": "BCRABL"}
+_CANCER_NAMES = _wordset(
+    "melanoma lymphoma leukemia leukaemia myeloma sarcoma glioma glioblastoma mesothelioma "
+    "neuroblastoma retinoblastoma osteosarcoma hepatoblastoma medulloblastoma seminoma "
+    "cholangiocarcinoma adenocarcinoma hodgkin mycosis"
+)
+_ORGANS = _wordset(
+    "lung breast colon colorectal rectal bowel prostate ovarian ovary cervical cervix uterine "
+    "endometrial pancreatic pancreas liver hepatocellular stomach gastric esophageal oesophageal "
+    "bladder kidney renal thyroid skin brain bone testicular head neck oral throat laryngeal "
+    "nasopharyngeal anal vulvar penile blood adrenal"
+)
+_ORGAN_SYNONYMS = {
+    "colorectal": ("colorectal", "colon", "rectal", "bowel", "rectum"),
+    "colon": ("colon", "colorectal", "bowel"),
+    "rectal": ("rectal", "rectum", "colorectal"),
+    "bowel": ("bowel", "colon", "colorectal"),
+    "ovarian": ("ovarian", "ovary", "ovaries"),
+    "ovary": ("ovarian", "ovary"),
+    "cervical": ("cervical", "cervix"),
+    "cervix": ("cervical", "cervix"),
+    "uterine": ("uterine", "uterus", "endometrial"),
+    "endometrial": ("endometrial", "uterine", "endometrium"),
+    "pancreatic": ("pancreatic", "pancreas"),
+    "pancreas": ("pancreatic", "pancreas"),
+    "liver": ("liver", "hepatocellular", "hepatic"),
+    "hepatocellular": ("hepatocellular", "liver"),
+    "stomach": ("stomach", "gastric"),
+    "gastric": ("gastric", "stomach"),
+    "esophageal": ("esophageal", "oesophageal", "esophagus", "oesophagus"),
+    "oesophageal": ("esophageal", "oesophageal", "esophagus", "oesophagus"),
+    "kidney": ("kidney", "renal"),
+    "renal": ("renal", "kidney"),
+    "leukaemia": ("leukemia", "leukaemia"),
+    "leukemia": ("leukemia", "leukaemia"),
+    "testicular": ("testicular", "testis", "testes", "testicle"),
+}
+_CANCER_WORD = r"(?:cancers?|carcinomas?|tumou?rs?|neoplasms?|malignanc(?:y|ies))"
+
+
+def _norm_number(raw: str) -> str:
+    value = raw.replace(",", "") if re.fullmatch(r"\d{1,3}(?:,\d{3})+", raw) else raw
+    value = value.replace(",", ".")
+    return value[:-2] if value.endswith(".0") else value
+
+
+def _unit(raw: str | None) -> str:
+    unit = (raw or "").lower()
+    return {"percent": "%", "mg/m²": "mg/m2"}.get(unit, unit.rstrip("s") if unit else "")
+
+
+def numbers(text: str) -> dict[str, set[str]]:
+    """Numbers in the text (values normalized), each with the units seen after it."""
+    found: dict[str, set[str]] = {}
+    text = strip_markers(text)
+    for word, digit in _NUMBER_WORDS.items():
+        text = re.sub(rf"\b{word}\b", str(digit), text, flags=re.IGNORECASE)
+    for match in _NUMBER.finditer(text):
+        unit = _unit(match.group(3))
+        for raw in (match.group(1), match.group(2)):
+            if raw:
+                found.setdefault(_norm_number(raw), set()).add(unit)
+    return found
+
+
+def drugs(text: str) -> set[str]:
+    low = text.lower()
+    words = set(re.findall(r"[a-z][a-z0-9-]+", low))
+    return {w for w in words if w in KNOWN_DRUGS} | set(_DRUG_SUFFIX.findall(low))
+
+
+def _gene_key(token: str) -> str:
+    key = re.sub(r"[-/]", "", token.upper())
+    return _GENE_SYNONYMS.get(key, key)
+
+
+def genes(text: str) -> set[str]:
+    """Gene and marker names: the known list, or an upper-case token with a digit (BRCA1, CD20)."""
+    found = set()
+    for token in _GENE_TOKEN.findall(text):
+        key = _gene_key(token)
+        upper_with_digit = token.isupper() and any(c.isdigit() for c in token) and len(key) > 2
+        if key in KNOWN_GENES and (token.isupper() or "-" in token) or upper_with_digit:
+            found.add(key)
+    return found
+
+
+def cancers(text: str) -> set[str]:
+    """Cancer sites and types: "lung" in "lung cancer", "melanoma", and small-cell subtypes."""
+    low = text.lower()
+    found = {n for n in _CANCER_NAMES if re.search(rf"\b{n}s?\b", low)}
+    for organ in _ORGANS:
+        if re.search(rf"\b{organ}\b(?:\s+[a-z-]+){{0,3}}\s+{_CANCER_WORD}", low):
+            found.add(organ)
+    if re.search(r"\bnon[- ]?small[- ]cell\b|\bnsclc\b", low):
+        found.add("non-small cell")
+    elif re.search(r"\bsmall[- ]cell\b|\bsclc\b", low):
+        found.add("small cell")
+    return found
+
+
+def _present_cancer(term: str, passage_low: str) -> bool:
+    if term == "non-small cell":
+        return bool(re.search(r"\bnon[- ]?small[- ]cell\b|\bnsclc\b", passage_low))
+    if term == "small cell":
+        return bool(re.search(r"(?<!non-)(?<!non )(?<!non)\bsmall[- ]cell\b|\bsclc\b", passage_low))
+    names = _ORGAN_SYNONYMS.get(term, (term,))
+    return any(re.search(rf"\b{re.escape(n)}", passage_low) for n in names)
+
+
+def missing_terms(sentence: str, passage: str) -> list[str]:
+    """Key terms of the sentence that the passage never mentions."""
+    missing: list[str] = []
+    have = numbers(passage)
+    for value, units in numbers(sentence).items():
+        seen = have.get(value)
+        if seen is None or not (units - {""} <= seen or "" in seen):
+            unit = next(iter(units - {""}), "")
+            missing.append(f"{value} {unit}".strip())
+    low = passage.lower()
+    passage_drugs = drugs(passage)
+    missing += [d for d in sorted(drugs(sentence)) if d not in passage_drugs and d not in low]
+    passage_genes = genes(passage) | {_gene_key(w) for w in re.findall(r"[\w-]+", passage)}
+    missing += [g for g in sorted(genes(sentence)) if g not in passage_genes]
+    missing += [c for c in sorted(cancers(sentence)) if not _present_cancer(c, low)]
+    return missing
+
+
+# --------------------------------------------------------------------------------------------
+# Lexical overlap and windows.
+
+_STOP = _wordset(
+    """a an the and or but if of to in on at by for with from as is are was were be been being
+    it its this that these those which who whom what when where why how can could may might
+    will would should shall do does did done has have had having not no than then there their
+    they them he she his her we our you your i me my also such very more most less many much
+    some any each other into about over under after before during while both all only same so
+    usually often typically generally"""
+)
+
+
+def _stem(word: str) -> str:
+    """A crude suffix strip: enough to match "treats"/"treated"/"treatment" loosely."""
+    for suffix in ("ations", "ation", "ments", "ment", "ing", "ies", "ied", "es", "ed", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def content_words(text: str) -> set[str]:
+    words = re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", strip_markers(text).lower())
+    return {_stem(w) for w in words if w not in _STOP and len(w) > 1}
+
+
+def overlap(sentence: str, passage: str) -> float:
+    """Share of the sentence's content words found in the passage (1.0 for an empty sentence)."""
+    words = content_words(sentence)
+    return len(words & content_words(passage)) / len(words) if words else 1.0
+
+
+def windows(passage: str, size: int = 3) -> list[str]:
+    """Runs of 1..size consecutive sentences of the passage (the title-less text)."""
+    sents = split_sentences(passage) or [passage]
+    out = []
+    for n in range(1, size + 1):
+        out += [" ".join(sents[i : i + n]) for i in range(max(1, len(sents) - n + 1))]
+    return list(dict.fromkeys(out))
+
+
+# --------------------------------------------------------------------------------------------
+# Verdicts.
+
+_QUESTION = re.compile(r"\?\s*(?:\[[\d,\s-]+\])?\s*$")
+_NOT_FACTUAL = re.compile(
+    r"^\s*(?:hi|hello|hey|dear|thanks?|thank you|welcome|good (?:morning|afternoon|evening)"
+    r"|regards|best wishes|take care|sorry|i hope|hope this|glad|i understand|i am sorry)\b"
+    r"|\b(?:i am not sure|i'm not sure|i do not know|i don't know|i cannot|i can't|not certain"
+    r"|(?:passages?|knowledge base|sources?|context) (?:do|does|did)(?: not|n't)"
+    r"|not (?:enough|sufficient) information|no information|not medical advice|research only"
+    r"|not a substitute)\b"
+    r"|\b(?:consult|see|talk (?:to|with)|speak (?:to|with)|contact|ask|visit|call|tell)\s+"
+    r"(?:your|a|an|the)\s+(?:own\s+)?(?:doctor|physician|oncologist|care team|healthcare"
+    r"|health care|medical team|specialist|gp|nurse|pharmacist|surgeon)"
+    r"|\bseek (?:urgent |immediate |prompt )?medical\b|\bemergency (?:number|services|room)\b"
+    r"|\bcall (?:911|112|999)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclasses.dataclass
+class SentenceCheck:
+    """The verdict on one sentence and the evidence behind it."""
+
+    text: str
+    span: tuple[int, int]
+    markers: list[int]
+    verdict: Verdict
+    cosine: float | None = None
+    overlap: float | None = None
+    score: float | None = None
+    missing: list[str] = dataclasses.field(default_factory=list)
+    reason: str = ""
+
+
+@dataclasses.dataclass
+class CheckReport:
+    """All sentence verdicts of one answer."""
+
+    answer: str
+    sentences: list[SentenceCheck]
+
+    def count(self, verdict: Verdict) -> int:
+        return sum(1 for s in self.sentences if s.verdict == verdict)
+
+    @property
+    def checked(self) -> int:
+        return sum(1 for s in self.sentences if s.verdict != "not_factual")
+
+    def summary(self) -> str:
+        unsupported = self.count("unsupported") + self.count("bad_citation")
+        line = (
+            f"Reference check: {self.checked} sentences checked, {self.count('supported')} "
+            f"supported, {unsupported} unsupported, {self.count('uncited')} uncited"
+        )
+        if self.count("bad_citation"):
+            line += f" ({self.count('bad_citation')} cite a passage that was not retrieved)"
+        return line
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary(),
+            "sentences": [dataclasses.asdict(s) for s in self.sentences],
+        }
+
+
+def is_factual(sentence: str) -> bool:
+    """Whether a sentence states something checkable (not a greeting, question, hedge, advice)."""
+    plain = strip_markers(_BULLET.sub("", sentence))
+    if _QUESTION.search(sentence) or len(plain.split()) < 3:
+        return False
+    has_terms = bool(numbers(plain) or drugs(plain) or genes(plain))
+    return has_terms or not _NOT_FACTUAL.search(plain)
+
+
+class SupportScorer:
+    """Scores how well a passage supports a sentence; caches window embeddings per passage."""
+
+    def __init__(self, encoder: Any = None, thresholds: Thresholds = DEFAULT_THRESHOLDS):
+        self._encoder = encoder
+        self.thresholds = thresholds
+        self._cache: dict[str, np.ndarray] = {}
+
+    @property
+    def encoder(self) -> Any:
+        if self._encoder is None:
+            from .encoder import default_encoder
+
+            self._encoder = default_encoder()
+        return self._encoder
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if todo:
+            for text, vec in zip(todo, self.encoder.encode(todo), strict=True):
+                self._cache[text] = vec
+        return np.stack([self._cache[t] for t in texts])
+
+    def cosine(self, sentence: str, passage: str, top: int = 16) -> float:
+        """Best cosine between the sentence and a window of the passage.
+
+        Only the `top` windows sharing most words with the sentence are encoded: a 2,000-word
+        passage has hundreds of windows and the best match nearly always shares words.
+        """
+        cands = windows(passage)
+        if len(cands) > top:
+            words = content_words(sentence)
+            cands = sorted(cands, key=lambda w: -len(words & content_words(w)) / len(w))[:top]
+        vecs = self._embed([strip_markers(sentence), *cands])
+        return float(np.max(vecs[1:] @ vecs[0]))
+
+    def features(self, sentence: str, passages: Sequence[str]) -> tuple[float, float, list[str]]:
+        """(best window cosine, word overlap, missing key terms) against the cited passages."""
+        joined = "\n".join(passages)
+        cos = max(self.cosine(sentence, p) for p in passages)
+        return cos, overlap(sentence, joined), missing_terms(strip_markers(sentence), joined)
+
+    def supports(self, cos: float, lex: float, missing: list[str]) -> tuple[bool, float]:
+        t = self.thresholds
+        score = t.weight * cos + (1 - t.weight) * lex
+        return (not missing and score >= t.support), score
+
+
+def _verdict(
+    sentence: str, span: tuple[int, int], hits: Sequence[HitLike], scorer: SupportScorer
+) -> SentenceCheck:
+    markers = citation_markers(sentence)
+    if not markers:
+        factual = is_factual(sentence)
+        return SentenceCheck(sentence, span, [], "uncited" if factual else "not_factual")
+    bad = [n for n in markers if not 1 <= n <= len(hits)]
+    if bad:
+        reason = f"cites {', '.join(f'[{n}]' for n in bad)}: only {len(hits)} passages retrieved"
+        return SentenceCheck(sentence, span, markers, "bad_citation", reason=reason)
+    if not is_factual(sentence):
+        return SentenceCheck(sentence, span, markers, "not_factual")
+    texts = [f"{hits[n - 1].title}\n{hits[n - 1].text}" for n in markers]
+    cos, lex, missing = scorer.features(sentence, texts)
+    ok, score = scorer.supports(cos, lex, missing)
+    reason = f"not in the cited passage: {', '.join(missing)}" if missing else ""
+    if not ok and not reason:
+        reason = "the cited passage does not say this"
+    verdict: Verdict = "supported" if ok else "unsupported"
+    return SentenceCheck(sentence, span, markers, verdict, cos, lex, score, missing, reason)
+
+
+def check_answer(
+    answer: str,
+    hits: Sequence[HitLike],
+    encoder: Any = None,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> CheckReport:
+    """Check every sentence of `answer` against the passages it cites ([n] = hits[n-1])."""
+    scorer = SupportScorer(encoder, thresholds)
+    checks = [
+        _verdict(answer[a:b].strip(), (a, b), hits, scorer) for a, b in sentence_spans(answer)
+    ]
+    return CheckReport(answer, checks)
+
+
+_FLAGS = {
+    "unsupported": "[unsupported]",
+    "bad_citation": "[bad citation]",
+    "uncited": "[uncited]",
+}
+
+
+def render_checked(
+    report: CheckReport, mode: Literal["flag", "remove"] = "flag", remove_uncited: bool = False
+) -> str:
+    """The answer with failing sentences flagged (or removed), then the summary line.
+
+    In "remove" mode unsupported and bad-citation sentences are cut; uncited ones are cut only
+    with `remove_uncited`, otherwise flagged.
+    """
+    if mode not in ("flag", "remove"):
+        raise ValueError(f"mode must be 'flag' or 'remove', not {mode!r}")
+    text = report.answer
+    # Edit from the end so earlier spans keep their offsets.
+    for check in sorted(report.sentences, key=lambda c: -c.span[0]):
+        if check.verdict not in _FLAGS:
+            continue
+        start, end = check.span
+        body = text[start:end]
+        cut = mode == "remove" and (check.verdict != "uncited" or remove_uncited)
+        if cut:
+            replacement = "\n" if body.endswith("\n") else (" " if body[-1:].isspace() else "")
+        else:
+            stripped = body.rstrip()
+            replacement = f"{stripped} {_FLAGS[check.verdict]}{body[len(stripped) :]}"
+        text = text[:start] + replacement + text[end:]
+    text = re.sub(r"[ \t]+\n", "\n", re.sub(r"\n{3,}", "\n\n", text)).strip()
+    return f"{text}\n\n{report.summary()}"
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring the checker on labelled (sentence, passage, supports) rows.
+
+
+@dataclasses.dataclass
+class EvalRow:
+    sentence: str
+    passage: str
+    supports: bool
+    kind: str
+
+
+def load_eval(path: Path = EVAL_FILE, kb_file: Path = KB_FILE) -> list[EvalRow]:
+    """Rows of support_eval.jsonl with their passage text looked up in the starter KB."""
+    from .kb import read_jsonl
+
+    passages = {p.id: f"{p.title}\n{p.text}" for p in read_jsonl(kb_file)}
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        text = row.get("passage") or passages.get(row.get("passage_id", ""))
+        if text is None:
+            raise ValueError(f"{path}:{n}: passage_id {row.get('passage_id')!r} not in {kb_file}")
+        rows.append(EvalRow(row["sentence"], text, bool(row["supports"]), row.get("kind", "")))
+    return rows
+
+
+def metrics(rows: Sequence[EvalRow], predicted: Sequence[bool]) -> dict[str, Any]:
+    """Precision, recall and F1 of "supports", accuracy overall and per kind."""
+    tp = sum(1 for r, p in zip(rows, predicted, strict=True) if p and r.supports)
+    fp = sum(1 for r, p in zip(rows, predicted, strict=True) if p and not r.supports)
+    fn = sum(1 for r, p in zip(rows, predicted, strict=True) if not p and r.supports)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    per_kind: dict[str, list[int]] = {}
+    for r, p in zip(rows, predicted, strict=True):
+        per_kind.setdefault(r.kind, [0, 0])
+        per_kind[r.kind][0] += int(p == r.supports)
+        per_kind[r.kind][1] += 1
+    return {
+        "n": len(rows),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "accuracy": sum(1 for r, p in zip(rows, predicted, strict=True) if p == r.supports)
+        / max(1, len(rows)),
+        "per_kind": {k: (ok / n, n) for k, (ok, n) in sorted(per_kind.items())},
+    }
+
+
+def _features(rows: Sequence[EvalRow], scorer: SupportScorer) -> list[tuple[float, float, bool]]:
+    out = []
+    for r in rows:
+        cos, lex, missing = scorer.features(r.sentence, [r.passage])
+        out.append((cos, lex, bool(missing)))
+    return out
+
+
+def _predict(feats: Sequence[tuple[float, float, bool]], t: Thresholds) -> list[bool]:
+    return [not miss and t.weight * c + (1 - t.weight) * x >= t.support for c, x, miss in feats]
+
+
+def tune(rows: Sequence[EvalRow], feats: Sequence[tuple[float, float, bool]]) -> Thresholds:
+    """The weight and threshold with the best F1 of "supports" (ties: higher precision)."""
+    best: tuple[float, float, Thresholds] | None = None
+    for weight in np.arange(0.0, 1.01, 0.1):
+        for support in np.arange(0.2, 0.951, 0.01):
+            t = Thresholds(round(float(weight), 2), round(float(support), 2))
+            m = metrics(rows, _predict(feats, t))
+            key = (m["f1"], m["precision"], t)
+            if best is None or key[:2] > best[:2]:
+                best = key
+    assert best is not None
+    return best[2]
+
+
+def evaluate(path: Path = EVAL_FILE, kb_file: Path = KB_FILE, encoder: Any = None) -> dict:
+    """Tune on even rows, report odd rows and all rows, for the tuned and shipped thresholds."""
+    rows = load_eval(path, kb_file)
+    feats = _features(rows, SupportScorer(encoder))
+    even = [i for i in range(len(rows)) if i % 2 == 0]
+    odd = [i for i in range(len(rows)) if i % 2 == 1]
+    tuned = tune([rows[i] for i in even], [feats[i] for i in even])
+    result: dict[str, Any] = {"tuned": dataclasses.asdict(tuned)}
+    for name, t in (("tuned", tuned), ("shipped", DEFAULT_THRESHOLDS)):
+        pred = _predict(feats, t)
+        for part, idx in (("even", even), ("odd", odd), ("all", list(range(len(rows))))):
+            result[f"{name}/{part}"] = metrics([rows[i] for i in idx], [pred[i] for i in idx])
+    return result
+
+
+def _print_eval(result: dict[str, Any]) -> None:
+    print(f"thresholds tuned on even rows: {result['tuned']}")
+    print(f"shipped thresholds:            {dataclasses.asdict(DEFAULT_THRESHOLDS)}")
+    for key, m in result.items():
+        if key == "tuned":
+            continue
+        print(
+            f"{key:14s} n={m['n']:4d}  precision={m['precision']:.3f}  recall={m['recall']:.3f}"
+            f"  F1={m['f1']:.3f}  accuracy={m['accuracy']:.3f}"
+        )
+        kinds = "  ".join(f"{k}={acc:.2f} (n={n})" for k, (acc, n) in m["per_kind"].items())
+        print(f"{'':14s} per kind: {kinds}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m oncogpt.rag.check", description=__doc__)
+    parser.add_argument("--eval", action="store_true", help="measure on support_eval.jsonl")
+    parser.add_argument("--file", type=Path, default=EVAL_FILE, help="labelled rows (JSONL)")
+    parser.add_argument("--kb", type=Path, default=KB_FILE, help="passages the rows cite")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    if not args.eval:
+        parser.print_help()
+        return 2
+    for path in (args.file, args.kb):
+        if not path.is_file():
+            print(f"error: {path} is absent", file=sys.stderr)
+            return 1
+    result = evaluate(args.file, args.kb)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print_eval(result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
