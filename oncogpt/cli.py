@@ -15,6 +15,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from oncogpt.config import ConfigError
     from oncogpt.conversation import ConversationError
     from oncogpt.data.readers import SourceError
+    from oncogpt.rag.kb import KBError
     from oncogpt.generate import GenerationError
     from oncogpt.models import ModelError
     from oncogpt.prompts import RenderError
@@ -28,6 +29,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ModelError,
         RenderError,
         SourceError,
+        KBError,
         DatasetError,
         TrainError,
         OSError,
@@ -78,10 +80,34 @@ def cmd_ask(args: argparse.Namespace) -> int:
     question = " ".join(args.question).strip() or sys.stdin.read().strip()
     engine = Engine.load(args.model, args.adapter, args.template)
     print(f"Patient: {question}")
+    if args.cite:
+        return _ask_cited(engine, question, args)
     print("OncoGPT: ", end="", flush=True)
     for piece in engine.reply(Conversation.single(question), sampling_from_args(args), True):
         print(piece, end="", flush=True)
     print()
+    return 0
+
+
+def _ask_cited(engine, question: str, args: argparse.Namespace) -> int:
+    from oncogpt.rag.ask import ask_with_citations, default_kb
+    from oncogpt.rag.retrieve import SqliteRetriever
+    from oncogpt.safety import DISCLAIMER
+
+    retriever = SqliteRetriever(args.kb or default_kb())
+    mode = "remove" if args.remove_unsupported else "flag"
+    cited = ask_with_citations(engine, retriever, question, sampling_from_args(args), args.k, mode)
+    print(f"OncoGPT: {cited.render()}\n\n{DISCLAIMER}")
+    return 0
+
+
+def cmd_kb_build(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from oncogpt.rag.kb import build_kb
+
+    stats = build_kb([Path(s) for s in args.source], Path(args.out))
+    print(stats.summary())
     return 0
 
 
@@ -143,6 +169,7 @@ def cmd_eval_compare(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "models": (cmd_models, "list the models that can be used, with size and context length"),
     "ask": (cmd_ask, "answer one question with a model"),
+    "kb build": (cmd_kb_build, "index Markdown, text, JSONL and CSV files into a knowledge base"),
     "chat": (cmd_chat, "chat in the terminal (or piped), with history and /reset /save /exit"),
     "data build": (cmd_data_build, "build a clean, de-identified, split dataset folder"),
     "train": (cmd_train, "fine-tune with LoRA, stage by stage"),
@@ -172,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _configure_ask(p: argparse.ArgumentParser) -> None:
     p.add_argument("question", nargs="*", help="the question (read from stdin if absent)")
+    p.add_argument("--cite", action="store_true", help="answer from a knowledge base, cited")
+    p.add_argument("--kb", default=None, help="knowledge base file (default: the starter KB)")
+    p.add_argument("--k", type=int, default=4, help="passages retrieved for --cite")
+    p.add_argument("--remove-unsupported", action="store_true", help="cut unsupported sentences")
     add_model_flags(p)
     add_sampling_flags(p)
 
@@ -210,7 +241,13 @@ def _configure_eval_compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="report folder")
 
 
+def _configure_kb_build(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", nargs="+", required=True, help="files or folders to index")
+    p.add_argument("--out", required=True, help="the knowledge base file (SQLite)")
+
+
 CONFIGURE: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "kb build": _configure_kb_build,
     "eval": _configure_eval,
     "eval-compare": _configure_eval_compare,
     "chat": _configure_chat,
