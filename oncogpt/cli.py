@@ -15,10 +15,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from oncogpt.config import ConfigError
     from oncogpt.conversation import ConversationError
     from oncogpt.data.readers import SourceError
-    from oncogpt.rag.kb import KBError
     from oncogpt.generate import GenerationError
     from oncogpt.models import ModelError
     from oncogpt.prompts import RenderError
+    from oncogpt.rag.kb import KBError
     from oncogpt.train.data import DatasetError
     from oncogpt.train.recipe import TrainError
 
