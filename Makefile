@@ -1,5 +1,5 @@
 # `make demo` and `make test` are the README's two commands; each sets everything up first.
-QUESTION ?= My father has small cell lung cancer that has spread to the liver. He started chemotherapy yesterday. Can he be cured?
+QUESTION ?= My father has small cell lung cancer that has spread to the liver. He started chemotherapy yesterday. How is it treated, and can he be cured?
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test lint format
@@ -8,7 +8,7 @@ setup:
 	./scripts/setup.sh
 
 demo: setup
-	.venv/bin/oncogpt ask "$(QUESTION)"
+	.venv/bin/oncogpt ask --cite "$(QUESTION)"
 
 lint: setup
 	.venv/bin/ruff check oncogpt tests $(wildcard benchmarks)
