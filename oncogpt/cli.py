@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable
 
@@ -120,12 +121,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:
-    from oncogpt.config import flag_overrides, load_config
-    from oncogpt.data.config import DataConfig
     from oncogpt.data.pipeline import build_dataset
 
-    config = load_config(DataConfig, args.config, **flag_overrides(args, DataConfig))
-    out, stats = build_dataset(config)
+    out, stats = build_dataset(load_command_config(args, DATA_CONFIG))
     rejected = sum(stats.rejected.values())
     print(f"wrote {out}: {sum(stats.split.values())} conversations kept, {rejected} rejected")
     for (stage, split), n in sorted(stats.split.items()):
@@ -135,12 +133,9 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from oncogpt.config import flag_overrides, load_config
-    from oncogpt.train.config import TrainConfig
     from oncogpt.train.recipe import train
 
-    config = load_config(TrainConfig, args.config, **flag_overrides(args, TrainConfig))
-    for result in train(config):
+    for result in train(load_command_config(args, TRAIN_CONFIG)):
         m = result.metrics
         losses = ", ".join(
             f"{k} {m[k]:.4f}" for k in ("base_eval_loss", "eval_loss", "train_loss") if k in m
@@ -150,10 +145,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from oncogpt.config import flag_overrides, load_config
-    from oncogpt.evaluate.run import EvalConfig, run_eval
+    from oncogpt.evaluate.run import run_eval
 
-    out = run_eval(load_config(EvalConfig, args.config, **flag_overrides(args, EvalConfig)))
+    out = run_eval(load_command_config(args, EVAL_CONFIG))
     print(f"wrote {out / 'results.jsonl'}; compare runs with `oncogpt eval compare DIR…`")
     return 0
 
@@ -207,33 +201,9 @@ def _configure_ask(p: argparse.ArgumentParser) -> None:
     add_sampling_flags(p)
 
 
-def _configure_data_build(p: argparse.ArgumentParser) -> None:
-    from oncogpt.config import add_config_flags
-    from oncogpt.data.config import DataConfig
-
-    p.add_argument("--config", required=True, help="YAML file (see configs/data/)")
-    add_config_flags(p, DataConfig)
-
-
-def _configure_train(p: argparse.ArgumentParser) -> None:
-    from oncogpt.config import add_config_flags
-    from oncogpt.train.config import TrainConfig
-
-    p.add_argument("--config", default=None, help="YAML preset (see configs/train/)")
-    add_config_flags(p, TrainConfig)
-
-
 def _configure_chat(p: argparse.ArgumentParser) -> None:
     add_model_flags(p)
     add_sampling_flags(p)
-
-
-def _configure_eval(p: argparse.ArgumentParser) -> None:
-    from oncogpt.config import add_config_flags
-    from oncogpt.evaluate.run import EvalConfig
-
-    p.add_argument("--config", default=None, help="YAML file with the fields below")
-    add_config_flags(p, EvalConfig)
 
 
 def _configure_eval_compare(p: argparse.ArgumentParser) -> None:
@@ -246,14 +216,43 @@ def _configure_kb_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="the knowledge base file (SQLite)")
 
 
+def _config_class(path: str) -> type:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _with_config(path: str, required: bool = False) -> Callable[[argparse.ArgumentParser], None]:
+    """Flags for a config class: `--config FILE` plus one flag per field."""
+
+    def configure(p: argparse.ArgumentParser) -> None:
+        from oncogpt.config import add_config_flags
+
+        p.add_argument("--config", required=required, default=None, help="YAML config file")
+        add_config_flags(p, _config_class(path))
+
+    return configure
+
+
+def load_command_config(args: argparse.Namespace, path: str):
+    """The config of a command: defaults, then --config, then flags."""
+    from oncogpt.config import flag_overrides, load_config
+
+    cls = _config_class(path)
+    return load_config(cls, args.config, **flag_overrides(args, cls))
+
+
+DATA_CONFIG = "oncogpt.data.config:DataConfig"
+TRAIN_CONFIG = "oncogpt.train.config:TrainConfig"
+EVAL_CONFIG = "oncogpt.evaluate.run:EvalConfig"
+
 CONFIGURE: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "data build": _with_config(DATA_CONFIG, required=True),
+    "train": _with_config(TRAIN_CONFIG),
+    "eval": _with_config(EVAL_CONFIG),
     "kb build": _configure_kb_build,
-    "eval": _configure_eval,
     "eval-compare": _configure_eval_compare,
     "chat": _configure_chat,
-    "train": _configure_train,
     "ask": _configure_ask,
-    "data build": _configure_data_build,
 }
 
 

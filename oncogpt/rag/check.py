@@ -135,7 +135,7 @@ _NUMBER = re.compile(
 _DRUG_SUFFIX = re.compile(
     r"\b[a-z]{3,}(?:mab|nib|platin|taxel|parib|lisib|ciclib|rubicin|mustine|tecan|trexate|"
     r"citabine|fosfamide|tinib|zomib|lidomide|relin|lutamide|rozole|estrant|mycin|"
-    r"poside|blastine|cristine|azole|olimus|sertib|degib|lisib)\b"
+    r"poside|blastine|cristine|azole|olimus|sertib|degib|clax|trexed|setron|pitant|dronate)\b"
 )
 KNOWN_DRUGS = _wordset(
     """tamoxifen letrozole anastrozole exemestane fulvestrant raloxifene fluorouracil 5-fu
@@ -173,6 +173,11 @@ _ORGANS = _wordset(
     "bladder kidney renal thyroid skin brain bone testicular head neck oral throat laryngeal "
     "nasopharyngeal anal vulvar penile blood adrenal"
 )
+#: Organs named on their own ("cells of the ovary"): a wrong organ is a wrong-cancer claim.
+_ORGAN_NOUNS = _wordset(
+    "prostate ovary ovaries cervix lung lungs breast colon rectum pancreas kidney kidneys "
+    "bladder stomach esophagus oesophagus uterus testicle testicles testes thyroid"
+)
 _ORGAN_SYNONYMS = {
     "colorectal": ("colorectal", "colon", "rectal", "bowel", "rectum"),
     "colon": ("colon", "colorectal", "bowel"),
@@ -197,6 +202,17 @@ _ORGAN_SYNONYMS = {
     "leukaemia": ("leukemia", "leukaemia"),
     "leukemia": ("leukemia", "leukaemia"),
     "testicular": ("testicular", "testis", "testes", "testicle"),
+    "ovaries": ("ovarian", "ovary", "ovaries"),
+    "lungs": ("lung", "pulmonary"),
+    "lung": ("lung", "pulmonary"),
+    "kidneys": ("kidney", "renal"),
+    "rectum": ("rectal", "rectum", "colorectal"),
+    "esophagus": ("esophageal", "oesophageal", "esophagus", "oesophagus"),
+    "oesophagus": ("esophageal", "oesophageal", "esophagus", "oesophagus"),
+    "uterus": ("uterine", "uterus", "endometrial", "endometrium"),
+    "testicle": ("testicular", "testis", "testes", "testicle"),
+    "testicles": ("testicular", "testis", "testes", "testicle"),
+    "testes": ("testicular", "testis", "testes", "testicle"),
 }
 _CANCER_WORD = r"(?:cancers?|carcinomas?|tumou?rs?|neoplasms?|malignanc(?:y|ies))"
 
@@ -255,6 +271,7 @@ def cancers(text: str) -> set[str]:
     for organ in _ORGANS:
         if re.search(rf"\b{organ}\b(?:\s+[a-z-]+){{0,3}}\s+{_CANCER_WORD}", low):
             found.add(organ)
+    found |= {organ for organ in _ORGAN_NOUNS if re.search(rf"\b{organ}\b", low)}
     if re.search(r"\bnon[- ]?small[- ]cell\b|\bnsclc\b", low):
         found.add("non-small cell")
     elif re.search(r"\bsmall[- ]cell\b|\bsclc\b", low):
@@ -271,15 +288,44 @@ def _present_cancer(term: str, passage_low: str) -> bool:
     return any(re.search(rf"\b{re.escape(n)}", passage_low) for n in names)
 
 
+_ROMAN = {"0": 0, "i": 1, "ii": 2, "iii": 3, "iv": 4, "1": 1, "2": 2, "3": 3, "4": 4}
+_STAGE = re.compile(
+    r"\bstages?\s+(0|iv|i{1,3}|[1-4])[abc]?\d?"
+    r"(?:\s*(?:through|to|-|–|and|or)\s*(?:stage\s+)?(0|iv|i{1,3}|[1-4])[abc]?\d?)?\b",
+    re.IGNORECASE,
+)
+
+
+def stages(text: str) -> set[str]:
+    """Cancer stages mentioned, ranges expanded: "stages I through III" -> stage 1, 2, 3."""
+    found = set()
+    for match in _STAGE.finditer(text):
+        low = _ROMAN[match.group(1).lower()]
+        high = _ROMAN[match.group(2).lower()] if match.group(2) else low
+        found |= {f"stage {n}" for n in range(low, max(low, high) + 1)}
+    return found
+
+
+def _stage_near(stage: str, passage: str) -> bool:
+    """A stage written loosely: "stages range from 0 (in situ) through IV" names stage 0."""
+    n = int(stage.split()[1])
+    names = {str(n), ["0", "i", "ii", "iii", "iv"][n]}
+    alternatives = "|".join(sorted(names))
+    return bool(re.search(rf"\bstages?\b[^.;]{{0,40}}\b(?:{alternatives})\b", passage, re.I))
+
+
 def missing_terms(sentence: str, passage: str) -> list[str]:
     """Key terms of the sentence that the passage never mentions."""
     missing: list[str] = []
-    have = numbers(passage)
-    for value, units in numbers(sentence).items():
+    have = numbers(_STAGE.sub(" ", passage))
+    for value, units in numbers(_STAGE.sub(" ", sentence)).items():
         seen = have.get(value)
         if seen is None or not (units - {""} <= seen or "" in seen):
             unit = next(iter(units - {""}), "")
             missing.append(f"{value} {unit}".strip())
+    missing += [
+        st for st in sorted(stages(sentence) - stages(passage)) if not _stage_near(st, passage)
+    ]
     low = passage.lower()
     passage_drugs = drugs(passage)
     missing += [d for d in sorted(drugs(sentence)) if d not in passage_drugs and d not in low]
@@ -287,6 +333,91 @@ def missing_terms(sentence: str, passage: str) -> list[str]:
     missing += [g for g in sorted(genes(sentence)) if g not in passage_genes]
     missing += [c for c in sorted(cancers(sentence)) if not _present_cancer(c, low)]
     return missing
+
+
+# --------------------------------------------------------------------------------------------
+# Conflicts: the passage mentions the same things but says something else about them.
+
+_NEGATION = re.compile(r"\b(?:not|no|never|cannot|none|neither|nor|without)\b|n't\b", re.I)
+_ABSOLUTE = re.compile(
+    r"\b(?:always|never|all|every|everyone|everybody|entirely|completely|solely|exclusively"
+    r"|guaranteed?|guarantees|certainly|no one|nothing)\b"
+    r"|(?<!not )\bonly\b(?!\s+(?:after|when|if|a|an|one|about|rarely|sometimes|limited))",
+    re.IGNORECASE,
+)
+_ANTONYMS = [
+    tuple(pair.split("/"))
+    for pair in _words(
+        "more/less more/fewer higher/lower high/low increase/decrease increases/decreases "
+        "increased/decreased raise/lower raises/lowers many/few common/rare quickly/slowly "
+        "fast/slow easier/harder aggressive/slow-growing benign/malignant much/little "
+        "inner/outer upper/lower before/after early/late larger/smaller most/least "
+        "better/worse positive/negative safe/unsafe above/below inside/outside"
+    )
+]
+_CLASS = re.compile(
+    r"((?:[\w/-]+\s+){1,3}?)(?:receptor\s+)?(?:inhibitors?|antagonists?|blockers?|agonists?)\b",
+    re.IGNORECASE,
+)
+_GENERIC = _wordset(
+    "a an the such as and or tyrosine kinase receptor checkpoint immune other some these drugs "
+    "drug is are called include including with"
+)
+_CLAUSE = re.compile(r";|,\s*(?:while|whereas|but)\b|\bwhereas\b|(?<=[.!?])\s+")
+
+
+def _targets(text: str) -> list[tuple[int, str]]:
+    """(position, key) of what drugs act on: genes, and classes like "PARP inhibitor"."""
+    found = [(m.start(), _gene_key(m.group(1))) for m in _GENE_TOKEN.finditer(text)]
+    found = [(pos, key) for pos, key in found if key in genes(text)]
+    for match in _CLASS.finditer(text):
+        words = [w for w in match.group(1).split() if w.lower() not in _GENERIC]
+        if words:
+            found.append((match.start(1), _gene_key(words[-1])))
+    return sorted(set(found))
+
+
+def _passage_targets(drug: str, passage: str) -> set[str]:
+    """What the passage says `drug` acts on: the nearest target before it in its clause, or
+    the targets after it when none comes before ("trastuzumab ... against HER2")."""
+    out: set[str] = set()
+    for clause in _CLAUSE.split(passage):
+        low = clause.lower()
+        for match in re.finditer(rf"\b{re.escape(drug)}\b", low):
+            targets = _targets(clause)
+            before = [key for pos, key in targets if pos < match.start()]
+            out |= {before[-1]} if before else {key for pos, key in targets if pos > match.end()}
+    return out
+
+
+def conflicts(sentence: str, passage: str, window: str) -> list[str]:
+    """Ways the passage contradicts the sentence although it shares its words.
+
+    A negation or an absolute ("always", "only", "everyone") the passage never uses, an
+    antonym where the best-matching window uses the opposite word, a drug tied to another
+    target than the passage ties it to.
+    """
+    found: list[str] = []
+    plain = strip_markers(sentence)
+    if _NEGATION.search(plain) and not _NEGATION.search(passage):
+        found.append("negation absent from the passage")
+    for word in dict.fromkeys(m.group(0).lower() for m in _ABSOLUTE.finditer(plain)):
+        if not re.search(rf"\b{re.escape(word)}\b", passage, re.IGNORECASE):
+            found.append(f"'{word}' absent from the passage")
+    said, told = (
+        set(re.findall(r"[a-z-]+", plain.lower())),
+        set(re.findall(r"[a-z-]+", window.lower())),
+    )
+    for a, b in _ANTONYMS:
+        for x, y in ((a, b), (b, a)):
+            if x in said and x not in told and y in told:
+                found.append(f"says '{x}' where the passage says '{y}'")
+    claimed = {key for _, key in _targets(plain)}
+    for drug in sorted(drugs(plain)) if claimed else []:
+        acts_on = _passage_targets(drug, passage)
+        if acts_on and not acts_on & claimed:
+            found.append(f"the passage ties {drug} to {', '.join(sorted(acts_on))}")
+    return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,11 +434,15 @@ _STOP = _wordset(
 
 
 def _stem(word: str) -> str:
-    """A crude suffix strip: enough to match "treats"/"treated"/"treatment" loosely."""
-    for suffix in ("ations", "ation", "ments", "ment", "ing", "ies", "ied", "es", "ed", "s"):
+    """A crude suffix strip: enough to match "raises"/"raised"/"raise" or "treats"/"treated"."""
+    for suffix in ("ations", "ation", "ments", "ment", "ingly", "ing", "ies", "ied", "es", "ed"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
+            word = word[: -len(suffix)]
+            break
+    else:
+        if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
+            word = word[:-1]
+    return word[:-1] if len(word) > 4 and word.endswith("e") else word
 
 
 def content_words(text: str) -> set[str]:
@@ -348,6 +483,17 @@ _NOT_FACTUAL = re.compile(
     r"|\bcall (?:911|112|999)\b",
     re.IGNORECASE,
 )
+
+
+@dataclasses.dataclass
+class Evidence:
+    """What the checker measured for one sentence against its cited passages."""
+
+    cosine: float  # sentence vs the best-matching window of 1-3 passage sentences
+    overlap: float  # share of the sentence's content words found in the passages
+    window: str
+    missing: list[str]  # numbers, stages, drugs, genes, cancers the passages never mention
+    conflicts: list[str]  # negation, absolute, antonym or drug-target mismatches
 
 
 @dataclasses.dataclass
@@ -428,8 +574,8 @@ class SupportScorer:
                 self._cache[text] = vec
         return np.stack([self._cache[t] for t in texts])
 
-    def cosine(self, sentence: str, passage: str, top: int = 16) -> float:
-        """Best cosine between the sentence and a window of the passage.
+    def best_window(self, sentence: str, passage: str, top: int = 16) -> tuple[float, str]:
+        """The passage window most similar to the sentence, and its cosine.
 
         Only the `top` windows sharing most words with the sentence are encoded: a 2,000-word
         passage has hundreds of windows and the best match nearly always shares words.
@@ -439,18 +585,28 @@ class SupportScorer:
             words = content_words(sentence)
             cands = sorted(cands, key=lambda w: -len(words & content_words(w)) / len(w))[:top]
         vecs = self._embed([strip_markers(sentence), *cands])
-        return float(np.max(vecs[1:] @ vecs[0]))
+        sims = vecs[1:] @ vecs[0]
+        best = int(np.argmax(sims))
+        return float(sims[best]), cands[best]
 
-    def features(self, sentence: str, passages: Sequence[str]) -> tuple[float, float, list[str]]:
-        """(best window cosine, word overlap, missing key terms) against the cited passages."""
+    def evidence(self, sentence: str, passages: Sequence[str]) -> Evidence:
+        """Similarity, overlap, missing key terms and conflicts against the cited passages."""
+        plain = strip_markers(sentence)
         joined = "\n".join(passages)
-        cos = max(self.cosine(sentence, p) for p in passages)
-        return cos, overlap(sentence, joined), missing_terms(strip_markers(sentence), joined)
+        cos, window = max(self.best_window(plain, p) for p in passages)
+        return Evidence(
+            cosine=cos,
+            overlap=overlap(plain, joined),
+            window=window,
+            missing=missing_terms(plain, joined),
+            conflicts=conflicts(plain, joined, window),
+        )
 
-    def supports(self, cos: float, lex: float, missing: list[str]) -> tuple[bool, float]:
+    def supports(self, ev: Evidence) -> tuple[bool, float]:
+        """Supported: nothing missing, no conflict, and a high enough combined score."""
         t = self.thresholds
-        score = t.weight * cos + (1 - t.weight) * lex
-        return (not missing and score >= t.support), score
+        score = t.weight * ev.cosine + (1 - t.weight) * ev.overlap
+        return (not ev.missing and not ev.conflicts and score >= t.support), score
 
 
 def _verdict(
@@ -467,13 +623,24 @@ def _verdict(
     if not is_factual(sentence):
         return SentenceCheck(sentence, span, markers, "not_factual")
     texts = [f"{hits[n - 1].title}\n{hits[n - 1].text}" for n in markers]
-    cos, lex, missing = scorer.features(sentence, texts)
-    ok, score = scorer.supports(cos, lex, missing)
-    reason = f"not in the cited passage: {', '.join(missing)}" if missing else ""
-    if not ok and not reason:
-        reason = "the cited passage does not say this"
+    ev = scorer.evidence(sentence, texts)
+    ok, score = scorer.supports(ev)
+    reasons = [f"not in the cited passage: {', '.join(ev.missing)}"] if ev.missing else []
+    reasons += ev.conflicts
+    if not ok and not reasons:
+        reasons.append("the cited passage does not say this")
     verdict: Verdict = "supported" if ok else "unsupported"
-    return SentenceCheck(sentence, span, markers, verdict, cos, lex, score, missing, reason)
+    return SentenceCheck(
+        sentence,
+        span,
+        markers,
+        verdict,
+        ev.cosine,
+        ev.overlap,
+        score,
+        ev.missing,
+        "; ".join(reasons),
+    )
 
 
 def check_answer(
@@ -578,25 +745,22 @@ def metrics(rows: Sequence[EvalRow], predicted: Sequence[bool]) -> dict[str, Any
     }
 
 
-def _features(rows: Sequence[EvalRow], scorer: SupportScorer) -> list[tuple[float, float, bool]]:
-    out = []
-    for r in rows:
-        cos, lex, missing = scorer.features(r.sentence, [r.passage])
-        out.append((cos, lex, bool(missing)))
-    return out
+def _features(rows: Sequence[EvalRow], scorer: SupportScorer) -> list[Evidence]:
+    return [scorer.evidence(r.sentence, [r.passage]) for r in rows]
 
 
-def _predict(feats: Sequence[tuple[float, float, bool]], t: Thresholds) -> list[bool]:
-    return [not miss and t.weight * c + (1 - t.weight) * x >= t.support for c, x, miss in feats]
+def _predict(evidence: Sequence[Evidence], t: Thresholds) -> list[bool]:
+    scorer = SupportScorer(thresholds=t)
+    return [scorer.supports(ev)[0] for ev in evidence]
 
 
-def tune(rows: Sequence[EvalRow], feats: Sequence[tuple[float, float, bool]]) -> Thresholds:
+def tune(rows: Sequence[EvalRow], evidence: Sequence[Evidence]) -> Thresholds:
     """The weight and threshold with the best F1 of "supports" (ties: higher precision)."""
     best: tuple[float, float, Thresholds] | None = None
     for weight in np.arange(0.0, 1.01, 0.1):
-        for support in np.arange(0.2, 0.951, 0.01):
+        for support in np.arange(0.3, 0.951, 0.01):
             t = Thresholds(round(float(weight), 2), round(float(support), 2))
-            m = metrics(rows, _predict(feats, t))
+            m = metrics(rows, _predict(evidence, t))
             key = (m["f1"], m["precision"], t)
             if best is None or key[:2] > best[:2]:
                 best = key
