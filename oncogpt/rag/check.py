@@ -393,14 +393,14 @@ def _passage_targets(drug: str, passage: str) -> set[str]:
 def conflicts(sentence: str, passage: str, window: str) -> list[str]:
     """Ways the passage contradicts the sentence although it shares its words.
 
-    A negation or an absolute ("always", "only", "everyone") the passage never uses, an
-    antonym where the best-matching window uses the opposite word, a drug tied to another
-    target than the passage ties it to.
+    A negation the best-matching window lacks, an absolute ("always", "only", "everyone") the
+    passage never uses, an antonym where the window uses the opposite word, a drug tied to
+    another target than the passage ties it to.
     """
     found: list[str] = []
     plain = strip_markers(sentence)
-    if _NEGATION.search(plain) and not _NEGATION.search(passage):
-        found.append("negation absent from the passage")
+    if _NEGATION.search(plain) and not _NEGATION.search(window):
+        found.append("a negation the matching passage text does not have")
     for word in dict.fromkeys(m.group(0).lower() for m in _ABSOLUTE.finditer(plain)):
         if not re.search(rf"\b{re.escape(word)}\b", passage, re.IGNORECASE):
             found.append(f"'{word}' absent from the passage")
@@ -457,12 +457,17 @@ def overlap(sentence: str, passage: str) -> float:
 
 
 def windows(passage: str, size: int = 3) -> list[str]:
-    """Runs of 1..size consecutive sentences of the passage (the title-less text)."""
+    """Runs of 1..size consecutive sentences of the passage.
+
+    A lone heading line ("Stomach cancer: treatment") is no evidence by itself: fragments under
+    five words only appear joined to their neighbours.
+    """
     sents = split_sentences(passage) or [passage]
     out = []
     for n in range(1, size + 1):
-        out += [" ".join(sents[i : i + n]) for i in range(max(1, len(sents) - n + 1))]
-    return list(dict.fromkeys(out))
+        runs = [" ".join(sents[i : i + n]) for i in range(max(1, len(sents) - n + 1))]
+        out += [r for r in runs if len(r.split()) >= 5 or len(sents) <= n]
+    return list(dict.fromkeys(out)) or [passage]
 
 
 # --------------------------------------------------------------------------------------------

@@ -90,7 +90,10 @@ def setup_model(config: TrainConfig, base: Path, adapter: Path | None) -> tuple[
 
     from oncogpt.models import load_tokenizer
 
-    kwargs: dict[str, Any] = {"dtype": torch.float32}
+    # The frozen base is stored in bf16 when training in bf16, so autocast has no casts to redo
+    # at every step; the LoRA weights stay fp32 (peft keeps adapters in fp32).
+    dtype = torch.bfloat16 if use_bf16(config.precision) else torch.float32
+    kwargs: dict[str, Any] = {"dtype": dtype}
     if config.load_in_8bit or config.load_in_4bit:
         from transformers import BitsAndBytesConfig
 
