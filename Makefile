@@ -19,4 +19,5 @@ format: setup
 	.venv/bin/ruff check --fix oncogpt tests $(wildcard benchmarks)
 
 test: lint
+	./scripts/install-browser.sh
 	.venv/bin/python -m pytest $(PYTEST_ARGS)

@@ -112,6 +112,12 @@ def cmd_kb_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from oncogpt.serve.options import serve_from_args
+
+    return serve_from_args(args)
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from oncogpt.chat import run_chat
     from oncogpt.generate import Engine
@@ -164,6 +170,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "models": (cmd_models, "list the models that can be used, with size and context length"),
     "ask": (cmd_ask, "answer one question with a model"),
     "kb build": (cmd_kb_build, "index Markdown, text, JSONL and CSV files into a knowledge base"),
+    "serve": (cmd_serve, "serve an OpenAI-compatible API and the web demo on 127.0.0.1"),
     "chat": (cmd_chat, "chat in the terminal (or piped), with history and /reset /save /exit"),
     "data build": (cmd_data_build, "build a clean, de-identified, split dataset folder"),
     "train": (cmd_train, "fine-tune with LoRA, stage by stage"),
@@ -199,6 +206,13 @@ def _configure_ask(p: argparse.ArgumentParser) -> None:
     p.add_argument("--remove-unsupported", action="store_true", help="cut unsupported sentences")
     add_model_flags(p)
     add_sampling_flags(p)
+
+
+def _configure_serve(p: argparse.ArgumentParser) -> None:
+    from oncogpt.serve.options import add_serve_flags
+
+    add_model_flags(p)
+    add_serve_flags(p, model_flags=False)
 
 
 def _configure_chat(p: argparse.ArgumentParser) -> None:
@@ -251,6 +265,7 @@ CONFIGURE: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "eval": _with_config(EVAL_CONFIG),
     "kb build": _configure_kb_build,
     "eval-compare": _configure_eval_compare,
+    "serve": _configure_serve,
     "chat": _configure_chat,
     "ask": _configure_ask,
 }

@@ -46,7 +46,8 @@ class SamplingConfig:
             raise GenerationError("top_k must be >= 0 and repetition_penalty > 0")
 
     def generate_kwargs(self) -> dict[str, Any]:
-        if self.greedy or self.temperature == 0:
+        # A temperature this small is 0 in float32: sampling would divide by zero.
+        if self.greedy or self.temperature < 1e-5:
             return {"do_sample": False, "repetition_penalty": self.repetition_penalty}
         return {
             "do_sample": True,
@@ -129,9 +130,10 @@ class Engine:
 
         class _Stopped(StoppingCriteria):
             def __call__(self, input_ids, scores, **kwargs):  # noqa: ANN001
-                return stop is not None and stop.is_set()
+                return stop.is_set()
 
         sampling = sampling or SamplingConfig()
+        stop = stop or threading.Event()
         ids = self.prompt_ids(conv, sampling.max_new_tokens)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         if sampling.seed is not None:
@@ -146,23 +148,34 @@ class Engine:
             stopping_criteria=StoppingCriteriaList([_Stopped()]),
             **sampling.generate_kwargs(),
         )
-        worker = threading.Thread(target=self._generate, kwargs=kwargs, daemon=True)
+        failure: list[BaseException] = []
+        worker = threading.Thread(target=self._generate, args=(kwargs, failure), daemon=True)
         worker.start()
         text = ""
-        for piece in streamer:
-            text += piece
-            cut = self._stop_at(text)
-            if cut is not None:
-                yield piece[: max(0, len(piece) - (len(text) - cut))]
-                break
-            yield piece
-        worker.join()
+        try:
+            for piece in streamer:
+                text += piece
+                cut = self._stop_at(text)
+                if cut is not None:
+                    yield piece[: max(0, len(piece) - (len(text) - cut))]
+                    break
+                yield piece
+        finally:
+            # A stop string, an error or a closed consumer: stop decoding, don't run on.
+            stop.set()
+            worker.join()
+        if failure:
+            raise GenerationError(f"generation failed: {failure[0]}") from failure[0]
 
-    def _generate(self, **kwargs: Any) -> None:
+    def _generate(self, kwargs: dict[str, Any], failure: list[BaseException]) -> None:
         import torch
 
-        with torch.inference_mode():
-            self.model.generate(**kwargs)
+        try:
+            with torch.inference_mode():
+                self.model.generate(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - re-raised in the consumer's thread
+            failure.append(exc)
+            kwargs["streamer"].end()
 
     def _stop_at(self, text: str) -> int | None:
         hits = [text.find(s) for s in self.template.stop if s in text]

@@ -91,3 +91,16 @@ def test_history_is_trimmed_never_the_current_question(engine):
     assert len(ids) <= engine.context_length
     assert engine.tokenizer.decode(ids).rstrip().endswith("assistant")
     assert "Now?" in engine.tokenizer.decode(ids)
+
+
+def test_a_failing_generate_raises_instead_of_hanging(engine, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(engine.model, "generate", broken)
+    with pytest.raises(GenerationError, match="boom"):
+        "".join(engine.stream(Conversation.single("What is a PSA test?"), GREEDY))
+
+
+def test_tiny_temperature_is_greedy():
+    assert SamplingConfig(temperature=1e-300).generate_kwargs()["do_sample"] is False
