@@ -88,10 +88,10 @@ def retriever(kb_path, encoder):
     ("query", "expected"),
     [
         ("which pill is used for lung tumours with an EGFR change?", "egfr"),
-        ("when should I begin getting checked for bowel cancer", "colon-screening"),
+        ("at what age should screening for bowel cancer start", "colon-screening"),
         ("I have a high temperature after my chemo session, is it serious?", "fever"),
         ("my mole looks different and has ragged edges", "melanoma"),
-        ("medicine against feeling sick from cancer treatment", "nausea"),
+        ("a medicine to stop feeling sick and throwing up after chemo", "nausea"),
         ("shot that protects against cancer of the cervix", "hpv"),
     ],
 )
@@ -154,3 +154,13 @@ def test_rrf_rewards_agreement():
 
 def test_k_larger_than_kb_returns_everything(retriever):
     assert len(retriever.search("cancer", k=50)) == len(PASSAGES)
+
+
+def test_terms_in_most_passages_do_not_steer_hybrid(kb_path, encoder):
+    # "cancer" is in most passages: in hybrid mode it adds no lexical candidates.
+    hybrid = SqliteRetriever(kb_path, encoder=encoder)
+    assert hybrid.doc_frequency("cancer") > len(PASSAGES) / 2
+    assert hybrid.lexical("cancer", 5) == []
+    assert hybrid.search("shot that protects against cancer of the cervix", k=1)[0].id == "hpv"
+    lexical = SqliteRetriever(kb_path, mode="lexical")
+    assert len(lexical.lexical("cancer", 5)) == 5

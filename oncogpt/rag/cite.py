@@ -146,7 +146,8 @@ def citation_markers(answer: str) -> list[int]:
 
 def strip_markers(text: str) -> str:
     """The text without its [n] markers (for scoring a sentence against a passage)."""
-    return re.sub(r"\s+([.,;:!?])", r"\1", _MARKER.sub("", text)).strip()
+    group = rf"{_MARKER.pattern}(?:\s*[,;]?\s*{_MARKER.pattern})*"  # "[1], [2]" is one citation
+    return re.sub(r"\s+([.,;:!?])", r"\1", re.sub(group, "", text)).strip()
 
 
 def reference_list(hits: Sequence[HitLike], used: Iterable[int]) -> str:

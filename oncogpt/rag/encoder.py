@@ -48,6 +48,14 @@ def _usable_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _busy() -> bool:
+    """Whether more tasks are runnable than there are CPUs (1-minute load average)."""
+    try:
+        return os.getloadavg()[0] > _usable_cpus() + 0.5
+    except OSError:  # pragma: no cover - no load average on this platform
+        return False
+
+
 def _load_quietly(auto_cls: Any, path: Path) -> Any:
     """Load a safetensors model without the weight-loading progress bar (noise in a CLI)."""
     from transformers.utils import logging as hf_logging
@@ -89,6 +97,7 @@ class Encoder:
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self.query_threads = query_threads
+        self.num_threads = num_threads
         self.dim = int(self.model.config.hidden_size)
         self._torch = torch
 
@@ -105,12 +114,26 @@ class Encoder:
             out = self.model(**batch)
         return out.last_hidden_state, batch["attention_mask"]
 
-    def encode(self, texts: Sequence[str] | str) -> np.ndarray:
-        """Unit-length float32 embeddings, one row per text (shape (n, dim))."""
+    def encode(self, texts: Sequence[str] | str, threads: int | None = None) -> np.ndarray:
+        """Unit-length float32 embeddings, one row per text (shape (n, dim)).
+
+        `threads` sets torch's intra-op threads for this call only. Without it (and without
+        `num_threads` at construction) a busy machine gets one thread: when other processes
+        already use the cores, a second OpenMP thread waits for one and the batch runs 2-3x
+        slower than on one thread (measured on 2 cores, load average 7).
+        """
         if isinstance(texts, str):
             texts = [texts]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if threads is None and self.num_threads is None and _busy():
+            threads = 1
+        if threads:
+            with self._threads(threads):
+                return self._encode(texts)
+        return self._encode(texts)
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
         # Sorting by length keeps padding small inside each batch; rows go back in order after.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -129,10 +152,10 @@ class Encoder:
 
         A 20-token forward pass is too small to gain from a second thread, and on a busy
         machine an OpenMP thread waiting for a core is what makes latency spike (measured on 2
-        loaded cores: p50/p95 24/121 ms with 2 threads, 10/17 ms with 1).
+        loaded cores: p50/p95 24/121 ms with 2 threads, 10/17 ms with 1). Small batches (the
+        reference checker's) use `query_threads` too, for the same reason.
         """
-        with self._threads(self.query_threads):
-            return self.encode([text])[0]
+        return self.encode([text], threads=self.query_threads)[0]
 
     @contextlib.contextmanager
     def _threads(self, n: int) -> Iterator[None]:

@@ -29,8 +29,9 @@ import hashlib
 import json
 import re
 import sqlite3
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -650,7 +651,11 @@ class KnowledgeBase:
         if not self.path.is_file():
             raise KBError(f"{self.path}: no such knowledge base; build it first (build_kb)")
         # Read-only: retrieval never writes, and a reader must not create an empty KB by typo.
-        self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        # One connection shared by threads (a server's worker pool), serialized by a lock.
+        self.conn = sqlite3.connect(
+            f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+        )
+        self._lock = threading.Lock()
         try:
             self.info = dict(self.conn.execute("SELECT key, value FROM kb_info"))
             rows = self.conn.execute("SELECT id, blob FROM vectors ORDER BY id").fetchall()
@@ -660,7 +665,7 @@ class KnowledgeBase:
         self.dim = int(self.info.get("dim", 0) or 0)
         self.ids: list[str] = [r[0] for r in rows]
         blob = b"".join(r[1] for r in rows)
-        self.matrix = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), self.dim or -1)
+        self.matrix = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), self.dim)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -670,13 +675,14 @@ class KnowledgeBase:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        cur = self.conn.execute(
-            "SELECT id, title, text, source_title, source_url, doc, meta FROM passages "
-            f"WHERE id IN ({marks})",
-            ids,
-        )
-        cols = [c[0] for c in cur.description]
-        return {row[0]: dict(zip(cols, row, strict=True)) for row in cur}
+        cols = ["id", "title", "text", "source_title", "source_url", "doc", "meta"]
+        rows = self.query(f"SELECT {', '.join(cols)} FROM passages WHERE id IN ({marks})", ids)
+        return {row[0]: dict(zip(cols, row, strict=True)) for row in rows}
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one read-only statement (thread-safe)."""
+        with self._lock:
+            return self.conn.execute(sql, params).fetchall()
 
     def close(self) -> None:
         self.conn.close()

@@ -51,22 +51,19 @@ def _wordset(text: str) -> frozenset[str]:
 
 # Words that match nearly every passage: as OR terms they only cost time.
 STOPWORDS = _wordset(
-    """a about above after again all am an and any are as at be been before being below between
-    both but by can could did do does doing down during each few for from further had has have
-    having he her here hers him his how i if in into is it its itself just me more most my no nor
-    not now of off on once only or other our out over own same she should so some such than that
-    the their them then there these they this those through to too under until up very was we
-    were what when where which while who whom why will with would you your yours"""
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other ought our
+    ours ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves
+    also get gets got may might must shall"""
 )
 
 
-def fts_query(text: str, max_terms: int = MAX_TERMS) -> str:
-    """A safe FTS5 query from user text: each word quoted, joined with OR.
-
-    Quoting makes operators (AND, OR, NOT, NEAR), `*`, `^`, `:`, parentheses and column filters
-    plain words; quotes cannot appear since only word characters are kept. Returns "" when
-    nothing searchable is left.
-    """
+def query_terms(text: str, max_terms: int = MAX_TERMS) -> list[str]:
+    """The distinct searchable words of user text: lower-cased, stopwords and 1-letter words out."""
     terms: list[str] = []
     for word in re.findall(r"\w+", text.lower()):
         if word in STOPWORDS or (len(word) < 2 and not word.isdigit()) or word in terms:
@@ -74,7 +71,18 @@ def fts_query(text: str, max_terms: int = MAX_TERMS) -> str:
         terms.append(word)
         if len(terms) >= max_terms:
             break
-    return " OR ".join(f'"{t}"' for t in terms)
+    return terms
+
+
+def fts_query(text: str | list[str], max_terms: int = MAX_TERMS) -> str:
+    """A safe FTS5 query from user text (or from its terms): each word quoted, joined with OR.
+
+    Quoting makes operators (AND, OR, NOT, NEAR), `*`, `^`, `:`, parentheses and column filters
+    plain words; quotes cannot appear since only word characters are kept. Returns "" when
+    nothing searchable is left.
+    """
+    terms = query_terms(text, max_terms) if isinstance(text, str) else text
+    return " OR ".join(f'"{t}"' for t in terms if re.fullmatch(r"\w+", t))
 
 
 def rrf(rankings: list[list[str]], k: int = RRF_K) -> dict[str, float]:
@@ -104,6 +112,7 @@ class SqliteRetriever:
         self.mode = mode
         self.candidates = candidates
         self._encoder = encoder
+        self._df: dict[str, int] = {}
         if mode != "lexical" and self.kb.dim and self.encoder.dim != self.kb.dim:
             raise ValueError(
                 f"{self.kb.path}: vectors have {self.kb.dim} dimensions, the encoder "
@@ -118,16 +127,36 @@ class SqliteRetriever:
             self._encoder = default_encoder()
         return self._encoder
 
+    def doc_frequency(self, term: str) -> int:
+        """How many passages contain `term` (after FTS5's stemming); cached per term."""
+        if term not in self._df:
+            if len(self._df) > 50_000:  # bound the cache on a long-running server
+                self._df.clear()
+            rows = self.kb.query(
+                "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", (f'"{term}"',)
+            )
+            self._df[term] = int(rows[0][0])
+        return self._df[term]
+
     def lexical(self, query: str, n: int) -> list[str]:
-        """Ids of the best n passages by bm25 (title counts twice as much as text)."""
-        match = fts_query(query)
+        """Ids of the best n passages by bm25 (title counts twice as much as text).
+
+        In hybrid mode, terms found in more than half of the passages are dropped: their bm25
+        weight is about zero, so passages matching only them would enter the fusion as noise
+        (e.g. "cancer" in an oncology KB). A query made only of such terms leaves the ranking to
+        the dense arm. Lexical-only search has no other arm, so it keeps them.
+        """
+        terms = query_terms(query)
+        if self.mode == "hybrid":
+            terms = [t for t in terms if self.doc_frequency(t) <= len(self.kb) / 2]
+        match = fts_query(terms)
         if not match:
             return []
-        rows = self.kb.conn.execute(
+        rows = self.kb.query(
             "SELECT id FROM passages_fts WHERE passages_fts MATCH ? "
             "ORDER BY bm25(passages_fts, 0.0, 2.0, 1.0) LIMIT ?",
             (match, n),
-        ).fetchall()
+        )
         return [r[0] for r in rows]
 
     def dense(self, query: str, n: int) -> tuple[list[str], dict[str, float]]:

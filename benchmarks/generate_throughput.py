@@ -1,0 +1,418 @@
+"""Generation speed: `FastDecoder` against plain transformers `model.generate`, same script.
+
+On the default model (SmolLM2-135M-Instruct), with the original OncoGPT sampling settings
+(temperature 0.1, top-k 40, top-p 0.75, repetition penalty 1.1), real questions from
+../shared/data/oncogpt_qa_public.json rendered with oncogpt.prompts:
+
+(a) single stream: time to first token and decode tokens/s for a ~500-token prompt (a real
+    question after real background text), a fixed number of new tokens (end token ignored);
+(b) batches: answers per minute over real questions (up to 128 new tokens, stopping at the
+    end token), FastDecoder in length-sorted batches against plain generate one by one;
+(c) peak memory (RSS) of each, every measurement in its own process;
+(d) greedy agreement of FastDecoder (bf16 and fp32) with plain fp32 generate.
+
+The baseline is what `Engine` runs today: fp32 weights, `model.generate`, torch's default
+thread count. It also runs at `--threads`, the count FastDecoder uses, so the ratio at equal
+threads shows what the decoder itself buys. On a shared machine two OpenMP threads fighting
+other processes can be several times slower than one; compare ratios, and repeat the run.
+
+    .venv/bin/python benchmarks/generate_throughput.py --quick   # about 10 minutes
+    .venv/bin/python benchmarks/generate_throughput.py           # 64 questions; longer
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "oncogpt_qa_public.json"
+ORIGINAL = {"temperature": 0.1, "top_k": 40, "top_p": 0.75, "repetition_penalty": 1.1}
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+
+def setup(threads: int | None, dtype: str = "auto"):
+    """(model, tokenizer, template, rows) with torch's thread count set before any work."""
+    import torch
+
+    from oncogpt.models import load_model
+    from oncogpt.prompts import choose_template
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model, tokenizer = load_model("default", dtype=dtype)
+    rows = json.loads(DATA.read_text())
+    return model, tokenizer, choose_template("auto", tokenizer), rows
+
+
+def long_prompt(tokenizer, template, rows, target: int = 500) -> list[int]:
+    """A real question after real background text (other answers in the file), ~target tokens;
+    fit_prompt trims the middle, so the question at the end is kept whole."""
+    from oncogpt.conversation import Conversation
+    from oncogpt.prompts import fit_prompt
+
+    background = " ".join(r["output"].strip() for r in rows[1:40])
+    question = f"Background I have read: {background}\n\nMy question: {rows[0]['question']}"
+    fit = fit_prompt(Conversation.single(question), tokenizer, template, target)
+    return fit.rendered.ids
+
+
+def question_prompts(tokenizer, template, rows, n: int) -> list[list[int]]:
+    from oncogpt.conversation import Conversation
+    from oncogpt.prompts import render_prompt
+
+    return [
+        render_prompt(Conversation.single(r["question"]), tokenizer, template) for r in rows[:n]
+    ]
+
+
+def sampling(**overrides):
+    from oncogpt.generate import SamplingConfig
+
+    return SamplingConfig(**{**ORIGINAL, **overrides})
+
+
+def plain_generate(model, tokenizer, prompt: list[int], n: int, exact: bool, **kwargs):
+    """Plain `model.generate` as Engine calls it; returns (new ids, token arrival times)."""
+    import torch
+
+    times: list[float] = []
+
+    class Clock:  # a streamer that only notes when each token arrives
+        def put(self, value) -> None:
+            times.append(time.perf_counter())
+
+        def end(self) -> None:
+            pass
+
+    ids = torch.tensor([prompt])
+    args = {"do_sample": True, **ORIGINAL, **kwargs}
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=n,
+            min_new_tokens=n if exact else 0,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            streamer=Clock(),
+            **args,
+        )
+    return out[0, len(prompt) :].tolist(), times[1:]  # the first put is the prompt
+
+
+# --- measurements, each run in a child process ----------------------------------------------
+
+
+def timed_stream(tokens) -> tuple[float, float, int]:
+    """(time to first token, decode tokens/s after it, count) of an iterator of tokens."""
+    start = time.perf_counter()
+    first = last = None
+    count = 0
+    for _ in tokens:
+        last = time.perf_counter()
+        first = first or last
+        count += 1
+    return first - start, (count - 1) / (last - first), count
+
+
+def single_plain(args) -> dict:
+    model, tokenizer, template, rows = setup(args.child_threads)
+    prompt = long_prompt(tokenizer, template, rows)
+    plain_generate(model, tokenizer, prompt, 4, exact=True)  # warm-up
+    runs = []
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        _, times = plain_generate(model, tokenizer, prompt, args.new_tokens, exact=True)
+        rate = (len(times) - 1) / (times[-1] - times[0])
+        runs.append({"ttft_s": times[0] - start, "tokens_per_s": rate, "tokens": len(times)})
+    return {"prompt_tokens": len(prompt), "runs": runs}
+
+
+def single_fast(args) -> dict:
+    from oncogpt.fastdecode import FastDecoder
+
+    model, tokenizer, template, rows = setup(args.child_threads)
+    prompt = long_prompt(tokenizer, template, rows)
+    start = time.perf_counter()
+    decoder = FastDecoder(model, tokenizer, dtype=args.dtype, eos_token_ids=[])
+    init_s = time.perf_counter() - start
+    list(decoder.stream(prompt, sampling(max_new_tokens=4, seed=0)))  # warm-up
+    runs = []
+    for i in range(args.repeat):
+        s = sampling(max_new_tokens=args.new_tokens, seed=i)
+        ttft, rate, n = timed_stream(decoder.stream(prompt, s))
+        runs.append({"ttft_s": ttft, "tokens_per_s": rate, "tokens": n})
+    return {"prompt_tokens": len(prompt), "init_s": init_s, "runs": runs}
+
+
+def single_compiled(args) -> dict:
+    """transformers' own route to a faster CPU decode: bf16, static cache, torch.compile."""
+    from transformers import CompileConfig
+
+    model, tokenizer, template, rows = setup(args.child_threads, dtype="bfloat16")
+    prompt = long_prompt(tokenizer, template, rows)
+    config = CompileConfig(dynamic=False)
+    config._compile_all_devices = True  # transformers compiles only on GPUs unless told
+    kwargs = {"cache_implementation": "static", "compile_config": config}
+    start = time.perf_counter()  # the first call compiles (same lengths as the timed ones)
+    plain_generate(model, tokenizer, prompt, args.new_tokens, exact=True, **kwargs)
+    first_call_s = time.perf_counter() - start
+    runs = []
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        _, times = plain_generate(model, tokenizer, prompt, args.new_tokens, exact=True, **kwargs)
+        rate = (len(times) - 1) / (times[-1] - times[0])
+        runs.append({"ttft_s": times[0] - start, "tokens_per_s": rate, "tokens": len(times)})
+    steady_s = statistics.median(r["ttft_s"] + r["tokens"] / r["tokens_per_s"] for r in runs)
+    return {"prompt_tokens": len(prompt), "compile_s": first_call_s - steady_s, "runs": runs}
+
+
+def batch_plain(args) -> dict:
+    import torch
+
+    model, tokenizer, template, rows = setup(args.child_threads)
+    prompts = question_prompts(tokenizer, template, rows, args.questions)
+    plain_generate(model, tokenizer, prompts[0], 4, exact=True)  # warm-up
+    start = time.perf_counter()
+    tokens = 0
+    for i, prompt in enumerate(prompts):
+        torch.manual_seed(i)
+        tokens += len(plain_generate(model, tokenizer, prompt, 128, exact=False)[0])
+    return {"seconds": time.perf_counter() - start, "answers": len(prompts), "tokens": tokens}
+
+
+def batch_fast(args) -> dict:
+    from oncogpt.fastdecode import FastDecoder
+
+    model, tokenizer, template, rows = setup(args.child_threads)
+    prompts = question_prompts(tokenizer, template, rows, args.questions)
+    decoder = FastDecoder(model, tokenizer, dtype=args.dtype)
+    list(decoder.stream(prompts[0], sampling(max_new_tokens=4, seed=0)))  # warm-up
+    start = time.perf_counter()
+    if args.batch_size == 1:
+        answers = [list(decoder.stream(p, sampling(seed=i))) for i, p in enumerate(prompts)]
+    else:
+        answers = decoder.generate_many(prompts, sampling(seed=0), batch_size=args.batch_size)
+    return {
+        "seconds": time.perf_counter() - start,
+        "answers": len(prompts),
+        # + the end token where there was one, as generate's output has it
+        "tokens": sum(len(a) + (len(a) < 128) for a in answers),
+    }
+
+
+def agreement(args) -> dict:
+    """Greedy tokens of FastDecoder (bf16, fp32) against plain fp32 generate, per question."""
+    import copy
+
+    import torch
+
+    from oncogpt.fastdecode import FastDecoder
+
+    model, tokenizer, template, rows = setup(args.child_threads)
+    prompts = question_prompts(tokenizer, template, rows, args.agree_questions)
+    n = args.agree_tokens
+    greedy = sampling(greedy=True, max_new_tokens=n)
+    reference = [
+        plain_generate(model, tokenizer, p, n, exact=False, do_sample=False)[0] for p in prompts
+    ]
+    answers = {}
+    for dtype in ("bfloat16", "float32"):
+        decoder = FastDecoder(model, tokenizer, dtype=dtype)
+        answers[f"FastDecoder {dtype}"] = [
+            [*decoder.stream(p, greedy), tokenizer.eos_token_id] for p in prompts
+        ]
+    # For scale: plain generate on the same weights cast to bf16 (any bf16 run drifts).
+    bf16 = copy.deepcopy(model).to(torch.bfloat16)
+    answers["plain generate bfloat16"] = [
+        plain_generate(bf16, tokenizer, p, n, exact=False, do_sample=False)[0] for p in prompts
+    ]
+    shared = {
+        name: [first_difference(r, a, n) for r, a in zip(reference, got, strict=True)]
+        for name, got in answers.items()
+    }
+    return {"questions": len(prompts), "tokens": n, "shared": shared}
+
+
+def first_difference(a: list[int], b: list[int], n: int) -> int:
+    """How many of the first n tokens two answers share (n when they agree that far; an
+    answer ending where the other goes on counts as a difference)."""
+    a, b = a[:n], b[:n]
+    if a == b:
+        return n
+    return next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(map(len, (a, b)))
+    )
+
+
+MODES = {
+    "single-plain": single_plain,
+    "single-fast": single_fast,
+    "single-compiled": single_compiled,
+    "batch-plain": batch_plain,
+    "batch-fast": batch_fast,
+    "agreement": agreement,
+}
+
+
+def child(args) -> None:
+    result = MODES[args.child](args)
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    import torch
+
+    result["threads"] = torch.get_num_threads()
+    print(json.dumps(result))
+
+
+# --- the parent: runs each measurement in a fresh process and prints the comparison ----------
+
+
+def measure(args, mode: str, threads: int | None, **extra) -> dict:
+    cmd = [sys.executable, __file__, "--child", mode, "--dtype", args.dtype]
+    cmd += ["--new-tokens", str(args.new_tokens), "--repeat", str(args.repeat)]
+    cmd += ["--questions", str(args.questions), "--batch-size", str(args.batch_size)]
+    cmd += ["--agree-questions", str(args.agree_questions)]
+    cmd += ["--agree-tokens", str(args.agree_tokens)]
+    cmd += ["--child-threads", str(threads or 0)]
+    for key, value in extra.items():
+        cmd += [f"--{key.replace('_', '-')}", str(value)]
+    print(f"  running {mode} (threads {threads or 'default'}) ...", file=sys.stderr, flush=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr[-4000:])
+        raise SystemExit(f"{mode} failed")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def median(result: dict, key: str) -> float:
+    return statistics.median(run[key] for run in result["runs"])
+
+
+def report_single(plain_default: dict, plain: dict, fast: dict, compiled: dict | None) -> dict:
+    rows = [("plain generate fp32, default threads", plain_default), ("plain generate fp32", plain)]
+    rows += [("plain generate bf16 + static cache + torch.compile", compiled)] if compiled else []
+    rows += [("FastDecoder", fast)]
+    n = fast["runs"][0]["tokens"]
+    print(f"\n(a) single stream, {fast['prompt_tokens']}-token prompt, {n} new tokens (no early")
+    print(f"    end), median of {len(fast['runs'])} runs; TTFT = time to first token")
+    print(f"    {'':54} {'threads':>7} {'decode tok/s':>12} {'TTFT s':>7} {'peak MiB':>8}")
+    for name, r in rows:
+        tps, ttft = median(r, "tokens_per_s"), median(r, "ttft_s")
+        print(
+            f"    {name:54} {r['threads']:>7} {tps:>12.1f} {ttft:>7.2f} {r['peak_rss_mib']:>8.0f}"
+        )
+    if compiled:
+        print(f"    torch.compile: {compiled['compile_s']:.0f} s of compiling in the first call,")
+        print(
+            "    not counted above; static shapes: a new batch size or cache length compiles again"
+        )
+    print(f"    FastDecoder setup (bf16 copy, prepacking): {fast['init_s']:.1f} s, once per model")
+    ratios = {
+        "decode_vs_plain_same_threads": median(fast, "tokens_per_s")
+        / median(plain, "tokens_per_s"),
+        "decode_vs_plain_default_threads": median(fast, "tokens_per_s")
+        / median(plain_default, "tokens_per_s"),
+        "ttft_plain_over_fast_same_threads": median(plain, "ttft_s") / median(fast, "ttft_s"),
+    }
+    for key, value in ratios.items():
+        print(f"    {key}: {value:.2f}x")
+    return ratios
+
+
+def report_batch(plain: dict, fast: dict, fast_seq: dict | None, batch_size: int) -> dict:
+    rows = [("plain generate fp32, one by one", plain)]
+    rows += [("FastDecoder, one by one", fast_seq)] if fast_seq else []
+    rows += [(f"FastDecoder, batches of {batch_size} (sorted by length)", fast)]
+    print(f"\n(b) {plain['answers']} real questions, up to 128 new tokens, original sampling")
+    print(f"    {'':54} {'answers/min':>11} {'tokens/s':>8} {'tokens':>6} {'peak MiB':>8}")
+    for name, r in rows:
+        per_min, tps = r["answers"] / r["seconds"] * 60, r["tokens"] / r["seconds"]
+        print(
+            f"    {name:54} {per_min:>11.1f} {tps:>8.1f} {r['tokens']:>6} {r['peak_rss_mib']:>8.0f}"
+        )
+    ratio = plain["seconds"] / fast["seconds"]
+    print(f"    answers/min, batched FastDecoder vs plain one by one: {ratio:.2f}x")
+    return {"answers_per_min_ratio": ratio}
+
+
+def report_agreement(result: dict) -> None:
+    n = result["tokens"]
+    print(f"\n(d) greedy agreement with plain fp32 generate, {result['questions']} questions,")
+    print(f"    {n} new tokens: answers identical over their first k tokens, for k =")
+    ks = sorted({k for k in (8, 16, 32, n) if k <= n})
+    print(f"    {'':28} " + " ".join(f"{k:>6}" for k in ks) + "  mean shared")
+    for name, shared in result["shared"].items():
+        counts = " ".join(f"{sum(s >= k for s in shared):>3}/{len(shared):<2}" for k in ks)
+        print(f"    {name:28} {counts}  {statistics.mean(shared):>11.1f}")
+
+
+def parent(args) -> None:
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", file=sys.stderr)
+    results = {"args": vars(args)}
+    results["single_plain_default"] = measure(args, "single-plain", None)
+    results["single_plain"] = measure(args, "single-plain", args.threads)
+    results["single_fast"] = measure(args, "single-fast", args.threads)
+    if args.compile_check:
+        results["single_compiled"] = measure(args, "single-compiled", args.threads)
+    results["batch_plain"] = measure(args, "batch-plain", args.threads)
+    results["batch_fast"] = measure(args, "batch-fast", args.threads)
+    if not args.quick:
+        results["batch_fast_seq"] = measure(args, "batch-fast", args.threads, batch_size=1)
+    results["agreement"] = measure(args, "agreement", args.threads)
+    single = report_single(
+        results["single_plain_default"],
+        results["single_plain"],
+        results["single_fast"],
+        results.get("single_compiled"),
+    )
+    batch = report_batch(
+        results["batch_plain"], results["batch_fast"], results.get("batch_fast_seq"),
+        args.batch_size,
+    )  # fmt: skip
+    print("\n(c) peak memory: the 'peak MiB' columns (peak RSS of each measurement's process)")
+    report_agreement(results["agreement"])
+    results["ratios"] = {**single, **batch}
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="16 questions, fewer runs")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for FastDecoder")
+    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--repeat", type=int, default=None, help="single-stream runs (3)")
+    parser.add_argument("--questions", type=int, default=None, help="batch questions (64)")
+    parser.add_argument("--batch-size", type=int, default=None, help="(32; 16 with --quick)")
+    parser.add_argument("--agree-questions", type=int, default=None, help="(32; 8 with --quick)")
+    parser.add_argument("--agree-tokens", type=int, default=64)
+    parser.add_argument("--compile-check", action="store_true", help="also time torch.compile")
+    parser.add_argument("--json", help="write all results to this file")
+    parser.add_argument("--child", choices=sorted(MODES), help=argparse.SUPPRESS)
+    parser.add_argument("--child-threads", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    quick = args.quick
+    args.repeat = args.repeat or (2 if quick else 3)
+    args.questions = args.questions or (16 if quick else 64)
+    args.batch_size = args.batch_size or (16 if quick else 32)
+    args.agree_questions = args.agree_questions or (8 if quick else 32)
+    if args.child:
+        child(args)
+    else:
+        parent(args)
+
+
+if __name__ == "__main__":
+    main()
