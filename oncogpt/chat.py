@@ -24,10 +24,18 @@ GREETING = (
 class ChatSession:
     """One conversation's history and the commands that act on it."""
 
-    def __init__(self, engine: Engine, sampling: SamplingConfig, out: TextIO | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        sampling: SamplingConfig,
+        out: TextIO | None = None,
+        retriever: object | None = None,
+    ):
         self.engine = engine
         self.sampling = sampling
         self.out = out or sys.stdout
+        self.retriever = retriever
+        """With a retriever, answers are grounded in the knowledge base and cited."""
         self.turns: list[Turn] = []
         self.stop = threading.Event()
 
@@ -57,6 +65,8 @@ class ChatSession:
         if not question.strip():
             self.print("(empty message: type a question)")
             return
+        if self.retriever is not None:
+            return self.ask_cited(question)
         conv = Conversation(turns=(*self.turns, Turn("patient", question)))
         self.stop.clear()
         answer = ""
@@ -75,14 +85,33 @@ class ChatSession:
         self.print("")
         self.turns += [Turn("patient", question), Turn("doctor", answer.strip())]
 
+    def ask_cited(self, question: str) -> None:
+        """A grounded answer: not streamed, since every sentence is checked first."""
+        from oncogpt.rag.ask import ask_with_citations
+        from oncogpt.safety import DISCLAIMER
+
+        try:
+            cited = ask_with_citations(self.engine, self.retriever, question, self.sampling)
+        except GenerationError as exc:
+            self.print(f"OncoGPT: ({exc})")
+            return
+        notice = f"\n\n{DISCLAIMER}" if not self.turns else ""
+        self.print(f"OncoGPT: {cited.render()}{notice}")
+        self.turns += [Turn("patient", question), Turn("doctor", cited.answer)]
+
     def print(self, text: str) -> None:
         self.out.write(text + "\n")
         self.out.flush()
 
 
-def run_chat(engine: Engine, sampling: SamplingConfig, stdin: TextIO | None = None) -> int:
+def run_chat(
+    engine: Engine,
+    sampling: SamplingConfig,
+    stdin: TextIO | None = None,
+    retriever: object | None = None,
+) -> int:
     stdin = stdin or sys.stdin
-    session = ChatSession(engine, sampling)
+    session = ChatSession(engine, sampling, retriever=retriever)
     session.print(GREETING)
     interactive = stdin.isatty()
     while True:

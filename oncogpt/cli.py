@@ -123,7 +123,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from oncogpt.generate import Engine
 
     engine = Engine.load(args.model, args.adapter, args.template)
-    return run_chat(engine, sampling_from_args(args))
+    retriever = None
+    if args.cite:
+        from oncogpt.rag.ask import default_kb
+        from oncogpt.rag.retrieve import SqliteRetriever
+
+        retriever = SqliteRetriever(args.kb or default_kb())
+    return run_chat(engine, sampling_from_args(args), retriever=retriever)
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:
@@ -216,6 +222,8 @@ def _configure_serve(p: argparse.ArgumentParser) -> None:
 
 
 def _configure_chat(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cite", action="store_true", help="ground answers in a knowledge base")
+    p.add_argument("--kb", default=None, help="knowledge base file (default: the starter KB)")
     add_model_flags(p)
     add_sampling_flags(p)
 

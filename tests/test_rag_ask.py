@@ -85,3 +85,15 @@ def test_ask_cite_cli_prints_check_and_references(tiny_model_dir, tmp_path, caps
     out = capsys.readouterr().out
     assert "Reference check:" in out
     assert "research model" in out
+
+
+def test_chat_with_citations(engine, tmp_path, capsys):
+    import io
+
+    from oncogpt.chat import run_chat
+
+    retriever = SqliteRetriever(_kb(tmp_path, "chat"))
+    stdin = io.StringIO("What treats EGFR lung cancer?\n/exit\n")
+    assert run_chat(engine, GREEDY, stdin, retriever=retriever) == 0
+    out = capsys.readouterr().out
+    assert "Reference check:" in out and "research model" in out
