@@ -87,6 +87,11 @@ class Engine:
         budget = self.context_length - max_new_tokens
         question_tokens = len(self.tokenizer(conv.question, add_special_tokens=False).input_ids)
         fit = fit_prompt(conv, self.tokenizer, self.template, budget)
+        if fit.rendered is None and question_tokens <= budget:
+            raise GenerationError(
+                f"the system text and the message do not fit the model's context "
+                f"({self.context_length} tokens, {max_new_tokens} kept for the answer)"
+            )
         if fit.rendered is None or question_tokens > budget:
             raise GenerationError(
                 f"the message is too long for the model's context ({question_tokens} tokens; "

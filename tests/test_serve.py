@@ -542,3 +542,11 @@ def _up(url: str) -> bool:
         return httpx.get(f"{url}/health", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_cite_answers_from_the_knowledge_base_with_checked_citations(server):
+    # The first cited request builds the starter knowledge base: allow for it.
+    reply = client_for(server, timeout=600).chat.completions.create(
+        model="tiny", messages=USER, max_tokens=6, temperature=0, extra_body={"cite": True}
+    )
+    assert "Reference check:" in reply.choices[0].message.content

@@ -103,10 +103,20 @@ def ask_with_citations(
     mode: str = "flag",
 ) -> CitedAnswer:  # fmt: skip
     """Retrieve k passages, answer from them, attach and check citations."""
+    from oncogpt.generate import GenerationError, SamplingConfig
     from oncogpt.safety import apply_safety, assess
 
     hits = list(retriever.search(question, k))
-    conv = grounded_conversation(question, hits, engine.template.default_system)
+    max_new = (sampling or SamplingConfig()).max_new_tokens
+    while True:  # fewer passages when they do not fit a small context window
+        conv = grounded_conversation(question, hits, engine.template.default_system)
+        try:
+            engine.prompt_ids(conv, max_new)
+            break
+        except GenerationError:
+            if not hits:
+                raise
+            hits.pop()
     raw = "".join(engine.stream(conv, sampling)).strip()
     scorer = SupportScorer()
     answer = attach_citations(raw, hits, scorer)

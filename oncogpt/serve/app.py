@@ -341,6 +341,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         deadline=time.monotonic() + state.settings.request_timeout_s,
         loop=asyncio.get_running_loop(),
         matcher=StopMatcher(body.stop_sequences(), _protected_chars(assessment)),
+        cite=bool(body.cite),
     )
     try:
         state.scheduler.submit(job)

@@ -95,6 +95,8 @@ class Job:
     matcher: StopMatcher = dataclasses.field(default_factory=lambda: StopMatcher(()))
     events: asyncio.Queue = dataclasses.field(default_factory=asyncio.Queue)
     stop: threading.Event = dataclasses.field(default_factory=threading.Event)
+    cite: bool = False
+    """Answer from the knowledge base with checked citations (not streamed token by token)."""
 
     def emit(self, event: Event) -> None:
         # A closed event loop (server shutting down) has nobody left to listen.
@@ -103,7 +105,7 @@ class Job:
 
     def batchable(self) -> bool:
         # Seeded requests run alone: a seed must give the same answer whatever else is queued.
-        return not self.stream and self.sampling.seed is None
+        return not self.stream and self.sampling.seed is None and not self.cite
 
     def batchable_with(self, other: Job) -> bool:
         return self.batchable() and other.batchable() and self.sampling == other.sampling
@@ -121,6 +123,7 @@ class Scheduler:
         stall_grace_s: float = 10.0,
     ) -> None:
         self.engine = engine
+        self._retriever: Any = None
         self.max_queue = max_queue
         self.max_batch = max_batch
         self.batch_window_s = batch_window_s
@@ -243,10 +246,32 @@ class Scheduler:
         self.counts["batches"] += bool(batch)
         self.counts["largest_batch"] = max(self.counts["largest_batch"], len(batch))
 
+    def retriever(self) -> Any:
+        """The starter knowledge base, opened on the first cited request."""
+        if self._retriever is None:
+            from oncogpt.rag.ask import default_kb
+            from oncogpt.rag.retrieve import SqliteRetriever
+
+            self._retriever = SqliteRetriever(default_kb())
+        return self._retriever
+
+    def _cited(self, job: Job) -> list[str]:
+        from oncogpt.rag.ask import ask_with_citations
+
+        cited = ask_with_citations(self.engine, self.retriever(), job.conv.question, job.sampling)
+        return [cited.render()]
+
     def _run_one(self, job: Job) -> None:
         """Through `engine.reply` (safety layer included), streaming pieces if asked."""
         text, sent, hit = "", 0, False
-        pieces = self.engine.reply(job.conv, job.sampling, False, job.stop)
+        if job.cite:
+            try:
+                pieces = self._cited(job)
+            except GenerationError as exc:
+                job.emit(Failed(400, str(exc), "invalid_request_error"))
+                return
+        else:
+            pieces = self.engine.reply(job.conv, job.sampling, False, job.stop)
         try:
             for piece in pieces:
                 if hit:

@@ -2,7 +2,8 @@
 
 Only what OncoGPT can honour is accepted: n=1, text content, no tools or logprobs. Unknown
 fields are ignored (the official client sends some by default); fields we accept but cannot
-act on (presence/frequency penalties, `user`, `cite` for now) are validated and ignored.
+act on (presence/frequency penalties, `user`) are validated and ignored; `cite: true` answers
+from the knowledge base with checked citations.
 """
 
 from __future__ import annotations
