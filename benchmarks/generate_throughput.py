@@ -6,10 +6,13 @@ On the default model (SmolLM2-135M-Instruct), with the original OncoGPT sampling
 
 (a) single stream: time to first token and decode tokens/s for a ~500-token prompt (a real
     question after real background text), a fixed number of new tokens (end token ignored);
+    plain generate and FastDecoder take turns in one process, so a shared machine's drifting
+    load falls on both alike, and the ratio reported is the median of the turns' ratios;
 (b) batches: answers per minute over real questions (up to 128 new tokens, stopping at the
     end token), FastDecoder in length-sorted batches against plain generate one by one;
-(c) peak memory (RSS) of each, every measurement in its own process;
-(d) greedy agreement of FastDecoder (bf16 and fp32) with plain fp32 generate.
+(c) peak memory (RSS) of each, measured in processes of their own;
+(d) greedy agreement of FastDecoder (bf16 and fp32) with plain fp32 generate, and, for
+    scale, of plain generate on the weights cast to bf16.
 
 The baseline is what `Engine` runs today: fp32 weights, `model.generate`, torch's default
 thread count. It also runs at `--threads`, the count FastDecoder uses, so the ratio at equal
@@ -126,34 +129,61 @@ def timed_stream(tokens) -> tuple[float, float, int]:
     return first - start, (count - 1) / (last - first), count
 
 
-def single_plain(args) -> dict:
-    model, tokenizer, template, rows = setup(args.child_threads)
-    prompt = long_prompt(tokenizer, template, rows)
-    plain_generate(model, tokenizer, prompt, 4, exact=True)  # warm-up
-    runs = []
-    for _ in range(args.repeat):
-        start = time.perf_counter()
-        _, times = plain_generate(model, tokenizer, prompt, args.new_tokens, exact=True)
-        rate = (len(times) - 1) / (times[-1] - times[0])
-        runs.append({"ttft_s": times[0] - start, "tokens_per_s": rate, "tokens": len(times)})
-    return {"prompt_tokens": len(prompt), "runs": runs}
+def one_run(start: float, times: list[float]) -> dict:
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    return {"ttft_s": times[0] - start, "tokens_per_s": rate, "tokens": len(times)}
 
 
-def single_fast(args) -> dict:
+def single(args) -> dict:
+    """Plain generate at torch's default threads and at --threads, and FastDecoder, in turns:
+    the load of a shared machine drifts, and taking turns spreads it over all three."""
+    import torch
+
     from oncogpt.fastdecode import FastDecoder
 
-    model, tokenizer, template, rows = setup(args.child_threads)
+    model, tokenizer, template, rows = setup(None)
+    default_threads = torch.get_num_threads()
+    threads = args.child_threads or default_threads
     prompt = long_prompt(tokenizer, template, rows)
     start = time.perf_counter()
     decoder = FastDecoder(model, tokenizer, dtype=args.dtype, eos_token_ids=[])
     init_s = time.perf_counter() - start
-    list(decoder.stream(prompt, sampling(max_new_tokens=4, seed=0)))  # warm-up
-    runs = []
+
+    def plain(n: int, n_threads: int) -> dict:
+        torch.set_num_threads(n_threads)
+        start = time.perf_counter()
+        return one_run(start, plain_generate(model, tokenizer, prompt, n, exact=True)[1])
+
+    def fast(n: int, seed: int) -> dict:
+        torch.set_num_threads(threads)
+        ttft, rate, count = timed_stream(
+            decoder.stream(prompt, sampling(max_new_tokens=n, seed=seed))
+        )
+        return {"ttft_s": ttft, "tokens_per_s": rate, "tokens": count}
+
+    plain(4, threads), fast(4, 0)  # warm-up
+    runs: dict[str, list[dict]] = {"plain_default": [], "plain": [], "fast": []}
     for i in range(args.repeat):
-        s = sampling(max_new_tokens=args.new_tokens, seed=i)
-        ttft, rate, n = timed_stream(decoder.stream(prompt, s))
-        runs.append({"ttft_s": ttft, "tokens_per_s": rate, "tokens": n})
-    return {"prompt_tokens": len(prompt), "init_s": init_s, "runs": runs}
+        runs["plain_default"].append(plain(args.new_tokens, default_threads))
+        runs["plain"].append(plain(args.new_tokens, threads))
+        runs["fast"].append(fast(args.new_tokens, i))
+    used = {"plain_default": default_threads, "plain": threads, "fast": threads}
+    return {"prompt_tokens": len(prompt), "init_s": init_s, "threads_of": used, "runs": runs}
+
+
+def memory(args) -> dict:
+    """Peak RSS of a single-stream answer (500-token prompt, 32 new tokens), alone in a
+    process: plain generate, or FastDecoder next to the model as Engine would hold it."""
+    from oncogpt.fastdecode import FastDecoder
+
+    model, tokenizer, template, rows = setup(args.child_threads)
+    prompt = long_prompt(tokenizer, template, rows)
+    if args.memory_of == "fast":
+        decoder = FastDecoder(model, tokenizer, dtype=args.dtype, eos_token_ids=[])
+        list(decoder.stream(prompt, sampling(max_new_tokens=32, seed=0)))
+    else:
+        plain_generate(model, tokenizer, prompt, 32, exact=True)
+    return {"of": args.memory_of}
 
 
 def single_compiled(args) -> dict:
@@ -171,9 +201,8 @@ def single_compiled(args) -> dict:
     runs = []
     for _ in range(args.repeat):
         start = time.perf_counter()
-        _, times = plain_generate(model, tokenizer, prompt, args.new_tokens, exact=True, **kwargs)
-        rate = (len(times) - 1) / (times[-1] - times[0])
-        runs.append({"ttft_s": times[0] - start, "tokens_per_s": rate, "tokens": len(times)})
+        times = plain_generate(model, tokenizer, prompt, args.new_tokens, exact=True, **kwargs)[1]
+        runs.append(one_run(start, times))
     steady_s = statistics.median(r["ttft_s"] + r["tokens"] / r["tokens_per_s"] for r in runs)
     return {"prompt_tokens": len(prompt), "compile_s": first_call_s - steady_s, "runs": runs}
 
@@ -257,8 +286,8 @@ def first_difference(a: list[int], b: list[int], n: int) -> int:
 
 
 MODES = {
-    "single-plain": single_plain,
-    "single-fast": single_fast,
+    "single": single,
+    "memory": memory,
     "single-compiled": single_compiled,
     "batch-plain": batch_plain,
     "batch-fast": batch_fast,
@@ -295,38 +324,52 @@ def measure(args, mode: str, threads: int | None, **extra) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def median(result: dict, key: str) -> float:
-    return statistics.median(run[key] for run in result["runs"])
+def median(runs: list[dict], key: str) -> float:
+    return statistics.median(run[key] for run in runs)
 
 
-def report_single(plain_default: dict, plain: dict, fast: dict, compiled: dict | None) -> dict:
-    rows = [("plain generate fp32, default threads", plain_default), ("plain generate fp32", plain)]
-    rows += [("plain generate bf16 + static cache + torch.compile", compiled)] if compiled else []
-    rows += [("FastDecoder", fast)]
-    n = fast["runs"][0]["tokens"]
-    print(f"\n(a) single stream, {fast['prompt_tokens']}-token prompt, {n} new tokens (no early")
-    print(f"    end), median of {len(fast['runs'])} runs; TTFT = time to first token")
+def paired_ratio(runs: dict, top: str, bottom: str, key: str) -> float:
+    """The median over turns of top/bottom, each turn's pair run minutes apart at most."""
+    pairs = zip(runs[top], runs[bottom], strict=True)
+    return statistics.median(t[key] / b[key] for t, b in pairs)
+
+
+def report_single(result: dict, memory: dict, compiled: dict | None) -> dict:
+    runs, threads = result["runs"], result["threads_of"]
+    n = runs["fast"][0]["tokens"]
+    print(f"\n(a) single stream, {result['prompt_tokens']}-token prompt, {n} new tokens (no early")
+    print(f"    end), median of {len(runs['fast'])} turns; TTFT = time to first token")
     print(f"    {'':54} {'threads':>7} {'decode tok/s':>12} {'TTFT s':>7} {'peak MiB':>8}")
-    for name, r in rows:
+    rows = [
+        ("plain generate fp32, default threads", runs["plain_default"], threads["plain_default"]),
+        ("plain generate fp32", runs["plain"], threads["plain"]),
+        ("FastDecoder", runs["fast"], threads["fast"]),
+    ]
+    for name, r, t in rows:
+        mib = memory["fast" if name == "FastDecoder" else "plain"]["peak_rss_mib"]
         tps, ttft = median(r, "tokens_per_s"), median(r, "ttft_s")
-        print(
-            f"    {name:54} {r['threads']:>7} {tps:>12.1f} {ttft:>7.2f} {r['peak_rss_mib']:>8.0f}"
-        )
+        print(f"    {name:54} {t:>7} {tps:>12.1f} {ttft:>7.2f} {mib:>8.0f}")
     if compiled:
+        name, r = "plain generate bf16 + static cache + torch.compile", compiled["runs"]
+        tps, ttft = median(r, "tokens_per_s"), median(r, "ttft_s")
+        print(f"    {name:54} {compiled['threads']:>7} {tps:>12.1f} {ttft:>7.2f} "
+              f"{compiled['peak_rss_mib']:>8.0f}  (own process, not in turns)")  # fmt: skip
         print(f"    torch.compile: {compiled['compile_s']:.0f} s of compiling in the first call,")
         print(
             "    not counted above; static shapes: a new batch size or cache length compiles again"
         )
-    print(f"    FastDecoder setup (bf16 copy, prepacking): {fast['init_s']:.1f} s, once per model")
+    print(
+        f"    FastDecoder setup (bf16 copy, prepacking): {result['init_s']:.1f} s, once per model"
+    )
     ratios = {
-        "decode_vs_plain_same_threads": median(fast, "tokens_per_s")
-        / median(plain, "tokens_per_s"),
-        "decode_vs_plain_default_threads": median(fast, "tokens_per_s")
-        / median(plain_default, "tokens_per_s"),
-        "ttft_plain_over_fast_same_threads": median(plain, "ttft_s") / median(fast, "ttft_s"),
+        "decode_vs_plain_same_threads": paired_ratio(runs, "fast", "plain", "tokens_per_s"),
+        "decode_vs_plain_default_threads": paired_ratio(
+            runs, "fast", "plain_default", "tokens_per_s"
+        ),
+        "ttft_plain_over_fast_same_threads": paired_ratio(runs, "plain", "fast", "ttft_s"),
     }
     for key, value in ratios.items():
-        print(f"    {key}: {value:.2f}x")
+        print(f"    {key}: {value:.2f}x (median of the turns' ratios)")
     return ratios
 
 
@@ -358,11 +401,11 @@ def report_agreement(result: dict) -> None:
 
 
 def parent(args) -> None:
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", file=sys.stderr)
-    results = {"args": vars(args)}
-    results["single_plain_default"] = measure(args, "single-plain", None)
-    results["single_plain"] = measure(args, "single-plain", args.threads)
-    results["single_fast"] = measure(args, "single-fast", args.threads)
+    results = {"args": vars(args), "load_average_start": os.getloadavg()[0]}
+    results["single"] = measure(args, "single", args.threads)
+    results["memory"] = {
+        of: measure(args, "memory", args.threads, memory_of=of) for of in ("plain", "fast")
+    }
     if args.compile_check:
         results["single_compiled"] = measure(args, "single-compiled", args.threads)
     results["batch_plain"] = measure(args, "batch-plain", args.threads)
@@ -370,21 +413,22 @@ def parent(args) -> None:
     if not args.quick:
         results["batch_fast_seq"] = measure(args, "batch-fast", args.threads, batch_size=1)
     results["agreement"] = measure(args, "agreement", args.threads)
-    single = report_single(
-        results["single_plain_default"],
-        results["single_plain"],
-        results["single_fast"],
-        results.get("single_compiled"),
-    )
-    batch = report_batch(
+    results["load_average_end"] = os.getloadavg()[0]
+    if args.json:  # before the report, so a report can always be printed again from it
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    report(results)
+
+
+def report(results: dict) -> None:
+    print(f"load average {results['load_average_start']:.1f} at the start, "
+          f"{results['load_average_end']:.1f} at the end, on {os.cpu_count()} cores")  # fmt: skip
+    report_single(results["single"], results["memory"], results.get("single_compiled"))
+    report_batch(
         results["batch_plain"], results["batch_fast"], results.get("batch_fast_seq"),
-        args.batch_size,
+        results["args"]["batch_size"],
     )  # fmt: skip
     print("\n(c) peak memory: the 'peak MiB' columns (peak RSS of each measurement's process)")
     report_agreement(results["agreement"])
-    results["ratios"] = {**single, **batch}
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
 
 
 def main() -> None:
@@ -400,15 +444,19 @@ def main() -> None:
     parser.add_argument("--agree-tokens", type=int, default=64)
     parser.add_argument("--compile-check", action="store_true", help="also time torch.compile")
     parser.add_argument("--json", help="write all results to this file")
+    parser.add_argument("--report", help="print the report of a --json file again; no runs")
     parser.add_argument("--child", choices=sorted(MODES), help=argparse.SUPPRESS)
     parser.add_argument("--child-threads", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-of", default="plain", help=argparse.SUPPRESS)
     args = parser.parse_args()
     quick = args.quick
     args.repeat = args.repeat or (2 if quick else 3)
     args.questions = args.questions or (16 if quick else 64)
     args.batch_size = args.batch_size or (16 if quick else 32)
     args.agree_questions = args.agree_questions or (8 if quick else 32)
-    if args.child:
+    if args.report:
+        report(json.loads(Path(args.report).read_text()))
+    elif args.child:
         child(args)
     else:
         parent(args)

@@ -78,13 +78,16 @@ def test_batch_equals_one_by_one_greedy(model, tiny_tokenizer, prompts, backend)
     assert decoder.generate_many(prompts, GREEDY, batch_size=2) == alone
 
 
-def test_rows_ending_early_leave_the_batch_intact(model, tiny_tokenizer, prompts):
+@pytest.mark.parametrize("backend", ["lean", "hf"])
+def test_rows_ending_early_leave_the_batch_intact(model, tiny_tokenizer, prompts, backend):
     """An end token that one row meets early: that row stops, the others go on unchanged
     (the ended row is dropped from the batch and its cache mid-way)."""
     free = FastDecoder(model, tiny_tokenizer, dtype="float32", eos_token_ids=[])
     full = [list(free.stream(p, GREEDY)) for p in prompts]
     end = full[0][3]
-    decoder = FastDecoder(model, tiny_tokenizer, dtype="float32", eos_token_ids=[end])
+    decoder = FastDecoder(
+        model, tiny_tokenizer, dtype="float32", backend=backend, eos_token_ids=[end]
+    )
     expected = [row[: row.index(end)] if end in row else row for row in full]
     assert len(expected[0]) <= 3 and any(len(row) > 3 for row in expected)
     assert decoder.generate_batch(prompts, GREEDY) == expected
