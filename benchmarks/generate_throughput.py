@@ -14,10 +14,12 @@ On the default model (SmolLM2-135M-Instruct), with the original OncoGPT sampling
 (d) greedy agreement of FastDecoder (bf16 and fp32) with plain fp32 generate, and, for
     scale, of plain generate on the weights cast to bf16.
 
-The baseline is what `Engine` runs today: fp32 weights, `model.generate`, torch's default
-thread count. It also runs at `--threads`, the count FastDecoder uses, so the ratio at equal
-threads shows what the decoder itself buys. On a shared machine two OpenMP threads fighting
-other processes can be several times slower than one; compare ratios, and repeat the run.
+FastDecoder is what `Engine` decodes with on CPU (`--decoder auto`); the baseline is what it
+ran before, and what `--decoder plain` runs: fp32 weights, `model.generate`, torch's default
+thread count. With `--threads N` the baseline also runs at N threads, the count FastDecoder
+then uses, so the ratio at equal threads shows what the decoder itself buys. On a shared
+machine two OpenMP threads fighting other processes can be several times slower than one;
+compare ratios, and repeat the run.
 
     .venv/bin/python benchmarks/generate_throughput.py --quick   # about 10 minutes
     .venv/bin/python benchmarks/generate_throughput.py           # 64 questions; longer
@@ -434,7 +436,11 @@ def report(results: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="16 questions, fewer runs")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for FastDecoder")
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="torch threads for FastDecoder and the same-threads baseline (default: torch's, "
+        "as the engine runs)",
+    )  # fmt: skip
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=None, help="single-stream runs (3)")

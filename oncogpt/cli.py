@@ -58,6 +58,10 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--template", default="auto", help="auto, oncogpt, model, or a template .json file"
     )
+    p.add_argument(
+        "--decoder", default="auto", choices=["auto", "fast", "plain"],
+        help="fast (CPU decoder), plain (transformers generate); auto: fast on CPU",
+    )  # fmt: skip
 
 
 def add_sampling_flags(p: argparse.ArgumentParser) -> None:
@@ -79,7 +83,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from oncogpt.generate import Engine
 
     question = " ".join(args.question).strip() or sys.stdin.read().strip()
-    engine = Engine.load(args.model, args.adapter, args.template)
+    engine = Engine.load(args.model, args.adapter, args.template, decoder=args.decoder)
     print(f"Patient: {question}")
     if args.cite:
         return _ask_cited(engine, question, args)
@@ -122,7 +126,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from oncogpt.chat import run_chat
     from oncogpt.generate import Engine
 
-    engine = Engine.load(args.model, args.adapter, args.template)
+    engine = Engine.load(args.model, args.adapter, args.template, decoder=args.decoder)
     retriever = None
     if args.cite:
         from oncogpt.rag.ask import default_kb

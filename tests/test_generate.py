@@ -13,9 +13,10 @@ from oncogpt.safety import CRISIS_MESSAGE, DISCLAIMER, URGENT_CARE_MESSAGE
 GREEDY = SamplingConfig(greedy=True, max_new_tokens=6)
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_model_dir):
-    return Engine.load(tiny_model_dir)
+@pytest.fixture(scope="module", params=["fast", "plain"])
+def engine(tiny_model_dir, request):
+    """Every engine test runs on both decoders: the front ends must not see a difference."""
+    return Engine.load(tiny_model_dir, decoder=request.param)
 
 
 def test_reply_prepends_urgent_care_for_red_flags(engine):
@@ -93,7 +94,9 @@ def test_history_is_trimmed_never_the_current_question(engine):
     assert "Now?" in engine.tokenizer.decode(ids)
 
 
-def test_a_failing_generate_raises_instead_of_hanging(engine, monkeypatch):
+def test_a_failing_generate_raises_instead_of_hanging(tiny_model_dir, monkeypatch):
+    engine = Engine.load(tiny_model_dir, decoder="plain")
+
     def broken(**kwargs):
         raise RuntimeError("boom")
 
@@ -104,3 +107,21 @@ def test_a_failing_generate_raises_instead_of_hanging(engine, monkeypatch):
 
 def test_tiny_temperature_is_greedy():
     assert SamplingConfig(temperature=1e-300).generate_kwargs()["do_sample"] is False
+
+
+def test_auto_decoder_is_fast_on_cpu_and_unknown_decoders_are_refused(tiny_model_dir):
+    engine = Engine.load(tiny_model_dir)
+    assert engine.decoder == "fast"
+    with pytest.raises(GenerationError, match="decoder must be one of"):
+        Engine(engine.model, engine.tokenizer, engine.template, decoder="turbo")
+
+
+def test_fast_and_plain_decoders_give_the_same_greedy_answer(tiny_model_dir):
+    conv = Conversation.single("Is EGFR lung cancer curable now?")
+    fast, plain = (Engine.load(tiny_model_dir, decoder=d) for d in ("fast", "plain"))
+    from oncogpt.fastdecode import FastDecoder
+
+    # float32, so the answers are token for token generate's (bf16 may drift after a while)
+    fast._fast = FastDecoder(fast.model, fast.tokenizer, dtype="float32")
+    sampling = SamplingConfig(greedy=True, max_new_tokens=16)
+    assert fast.answer(conv, sampling) == plain.answer(conv, sampling)

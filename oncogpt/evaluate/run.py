@@ -35,6 +35,8 @@ class EvalConfig:
     """Dataset folder the model was trained on: near-duplicates of its train split are removed."""
     template: str = "auto"
     """Prompt template."""
+    decoder: str = "auto"
+    """fast (CPU decoder), plain (transformers generate) or auto (fast on CPU)."""
     name: str = ""
     """Run name in reports (default: the out folder's name)."""
     batch_size: int = 8
@@ -139,7 +141,7 @@ def run_eval(config: EvalConfig) -> Path:
     (out / "run.json").write_text(json.dumps(run, indent=2))
     results = out / "results.jsonl"
     todo = [i for i in items if i["idx"] not in _done(results)]
-    engine = Engine.load(config.model, config.adapter, config.template)
+    engine = Engine.load(config.model, config.adapter, config.template, decoder=config.decoder)
     sampling = SamplingConfig(greedy=True, max_new_tokens=config.max_new_tokens)
     with results.open("a", encoding="utf-8") as fh:
         for start in range(0, len(todo), config.batch_size):

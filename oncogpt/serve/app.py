@@ -461,11 +461,12 @@ def serve(
     request_timeout_s: float = 300.0,
     default_max_tokens: int = 256,
     log_level: str = "info",
+    decoder: str = "auto",
 ) -> None:
     """Load the model and serve the API and the web page until interrupted (Ctrl-C)."""
     import uvicorn
 
-    engine = Engine.load(model, adapter, template)
+    engine = Engine.load(model, adapter, template, decoder=decoder)
     settings = ServeSettings(
         model_id=model_id(model, adapter),
         api_key=api_key,

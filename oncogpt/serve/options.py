@@ -13,6 +13,7 @@ def add_serve_flags(p: argparse.ArgumentParser, model_flags: bool = True) -> Non
         p.add_argument("--model", default="default", help="built-in name, folder or .gguf")
         p.add_argument("--adapter", default=None, help="LoRA adapter folder to apply")
         p.add_argument("--template", default="auto", help="auto, oncogpt, model or a .json")
+        p.add_argument("--decoder", default="auto", choices=["auto", "fast", "plain"])
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(
@@ -34,6 +35,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
         args.model,
         args.adapter,
         args.template,
+        decoder=args.decoder,
         host=args.host,
         port=args.port,
         api_key=args.api_key,
