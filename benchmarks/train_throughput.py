@@ -3,9 +3,12 @@
 Both train LoRA (r 8, q_proj/v_proj) on the default model, on the same rendered examples from
 the real shared data, with the same hyperparameters and number of optimizer steps. The
 baseline follows alpaca-lora: transformers Trainer + PEFT, fp32, random order, each batch padded
-to its longest example. Ours: the same Trainer with bf16 autocast (AVX512-BF16) and
-length-grouped batches. Prints trained (non-padding) tokens/s, the ratio, peak memory, and the
-validation loss of both at the same steps (they should agree).
+to its longest example, the model's own loss (logits at every position). Ours is `oncogpt
+train`'s loop with its defaults: frozen base in bf16 with bf16 autocast (AVX512-BF16),
+length-grouped micro batches packed end to end in one row (no padding), and logits only where
+an answer token is predicted. Prints trained (non-padding) tokens/s over the training steps
+alone (evaluation excluded), the ratio, peak memory, and both validation loss curves, taken
+at the same steps on the same conversations (they should agree).
 
     .venv/bin/python benchmarks/train_throughput.py --steps 12
 """
@@ -18,6 +21,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,8 +52,9 @@ def run(mode: str, steps: int, out: Path) -> dict:
     ours = mode == "oncogpt"
     config = load_config(
         TrainConfig, None, batch_size=16, micro_batch_size=4, max_steps=steps, warmup_steps=2,
-        eval_steps=0, save_steps=10_000, logging_steps=steps, cutoff_len=256,
-        precision="auto" if ours else "fp32", group_by_length=ours, output_dir=str(out),
+        eval_steps=max(1, steps // 3), save_steps=10_000, logging_steps=steps, cutoff_len=256,
+        precision="auto" if ours else "fp32", group_by_length=ours, packing=ours,
+        output_dir=str(out),
     )  # fmt: skip
     model, tokenizer = setup_model(config, resolve_model("default"), None)
     template = choose_template("auto", tokenizer)
@@ -62,21 +67,45 @@ def run(mode: str, steps: int, out: Path) -> dict:
     if not ours:
         from transformers import DataCollatorForSeq2Seq
 
-        # alpaca-lora's collator: pad each batch to its longest, to a multiple of 8.
+        # alpaca-lora's collator (pad each batch to its longest, to a multiple of 8) and the
+        # model's own loss over logits at every position.
         trainer.data_collator = DataCollatorForSeq2Seq(
             tokenizer, pad_to_multiple_of=8, return_tensors="pt", padding=True
         )
+        trainer.compute_loss_func = None
+    clock = step_clock()
+    trainer.add_callback(clock)
+    curve = [(0, trainer.evaluate()["eval_loss"])]
     result = trainer.train()
+    curve += [(r["step"], r["eval_loss"]) for r in trainer.state.log_history if "eval_loss" in r]
     tokens = trainer.state.num_input_tokens_seen
     return {
         "mode": mode,
-        "seconds": result.metrics["train_runtime"],
+        "seconds": clock.seconds,
         "tokens": tokens,
-        "tokens_per_second": tokens / result.metrics["train_runtime"],
-        "eval_loss": trainer.evaluate()["eval_loss"],
+        "tokens_per_second": tokens / clock.seconds,
+        "eval_curve": curve,
         "train_loss": result.training_loss,
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+def step_clock():
+    from transformers import TrainerCallback
+
+    class Clock(TrainerCallback):
+        """Time inside optimizer steps only: evaluation and saving happen between them."""
+
+        def __init__(self) -> None:
+            self.seconds, self.started = 0.0, 0.0
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.started = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.seconds += time.perf_counter() - self.started
+
+    return Clock()
 
 
 def main() -> None:
@@ -97,8 +126,13 @@ def main() -> None:
         results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
     for r in results.values():
         print(f"{r['mode']:>12}: {r['tokens_per_second']:8.1f} trained tokens/s "
-              f"({r['tokens']} tokens in {r['seconds']:.1f} s), eval loss {r['eval_loss']:.4f}, "
+              f"({r['tokens']} tokens in {r['seconds']:.1f} s of steps), "
               f"train loss {r['train_loss']:.4f}, peak {r['peak_mib']:.0f} MiB")  # fmt: skip
+    print("validation loss by step (same 64 conversations):")
+    print("  step  " + "  ".join(f"{m:>12}" for m in results))
+    curves = [dict(r["eval_curve"]) for r in results.values()]
+    for step in sorted(curves[0]):
+        print(f"  {step:>4}  " + "  ".join(f"{c.get(step, float('nan')):12.4f}" for c in curves))
     ratio = results["oncogpt"]["tokens_per_second"] / results["alpaca-lora"]["tokens_per_second"]
     print(f"speed-up (oncogpt / alpaca-lora): {ratio:.2f}x")
 

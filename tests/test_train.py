@@ -200,3 +200,56 @@ def test_out_of_range_hyperparameters(flag, value, message, capsys):
         main(["train", "--config", str(ROOT / "configs/train/default-cpu.yaml"), flag, value]) == 2
     )
     assert message in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def loss_setup(tiny_model_dir, tiny_tokenizer):
+    """The tiny model with larger random weights (its default init predicts nearly uniform
+    tokens, which would hide a wrong mask) and four rendered conversations of unequal length."""
+    from transformers import LlamaForCausalLM
+
+    from oncogpt.prompts import choose_template
+    from oncogpt.train.data import ConversationDataset
+
+    model = LlamaForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
+    convs = [Conversation.single(q * (i + 1), a) for i, (q, a) in enumerate(QA)]
+    template = choose_template("auto", tiny_tokenizer)
+    return model, ConversationDataset(convs, tiny_tokenizer, template, 256).examples
+
+
+def _answer_loss(model, batch) -> torch.Tensor:
+    from oncogpt.train.data import answer_loss
+
+    labels = batch.pop("labels")
+    return answer_loss(model(**batch), labels)
+
+
+def test_answer_only_logits_give_the_models_own_loss(loss_setup, tiny_tokenizer):
+    from oncogpt.train.data import PadToLongest
+
+    model, examples = loss_setup
+    batch = PadToLongest(tiny_tokenizer.pad_token_id)(examples)
+    assert batch["logits_to_keep"].sum() < batch["attention_mask"].sum() / 2  # prompts skipped
+    reference = model(**{k: v for k, v in batch.items() if k != "logits_to_keep"}).loss
+    torch.testing.assert_close(_answer_loss(model, batch), reference)
+
+
+def test_packed_row_keeps_conversations_apart(loss_setup, tiny_tokenizer):
+    """Same loss as the padded batch: if a conversation attended to the one before it in the
+    row, or its first token were a target, the loss would differ."""
+    from oncogpt.train.data import PackIntoRow, PadToLongest
+
+    model, examples = loss_setup
+    packed = PackIntoRow()(examples)
+    assert packed["input_ids"].shape == (1, sum(len(e["input_ids"]) for e in examples))
+    padded = _answer_loss(model, PadToLongest(tiny_tokenizer.pad_token_id)(examples))
+    torch.testing.assert_close(_answer_loss(model, packed), padded)
+    # Without position ids the row is one long sequence: the loss must change.
+    packed = PackIntoRow()(examples)
+    packed.pop("position_ids")
+    assert not torch.allclose(_answer_loss(model, packed), padded)

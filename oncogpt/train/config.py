@@ -60,6 +60,9 @@ class TrainConfig:
     """Also train on the patient's words (off: only the doctor's answers)."""
     group_by_length: bool = True
     """Batch conversations of similar length together: less padding, faster."""
+    packing: bool = True
+    """Put each micro batch end to end in one row (no padding; attention kept apart per
+    conversation by position ids). Off: pad each micro batch to its longest conversation."""
     seed: int = 42
     """Seed for data order, dropout and sampling."""
     warmup_steps: int = 100

@@ -79,6 +79,25 @@ class ConversationDataset(torch.utils.data.Dataset):
         return [len(e["input_ids"]) for e in self.examples]
 
 
+def answer_positions(labels: torch.Tensor) -> torch.Tensor:
+    """Bool (batch, length): the positions whose next token is trained on. Only these need
+    logits: the output layer and the loss skip the prompt (a fifth of the model's FLOPs on a
+    small model, for half the tokens or more)."""
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = labels[:, 1:] != IGNORE
+    return keep
+
+
+def answer_loss(outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
+    """Causal LM cross-entropy from logits computed at `answer_positions` only (Trainer's
+    `compute_loss_func`): the same loss as the model's own, summed over the trained tokens
+    and divided by their count over the whole accumulated batch, as Trainer counts them."""
+    targets = labels[:, 1:][labels[:, 1:] != IGNORE]
+    loss = torch.nn.functional.cross_entropy(outputs.logits.float(), targets, reduction="sum")
+    count = num_items_in_batch if num_items_in_batch is not None else max(1, len(targets))
+    return loss / count
+
+
 class PadToLongest:
     """Pads a batch to its longest example (multiple of 8), right-padded, labels masked."""
 
@@ -95,10 +114,37 @@ class PadToLongest:
             ids.append(b["input_ids"] + [self.pad_id] * pad)
             labels.append(b["labels"] + [IGNORE] * pad)
             attention.append([1] * len(b["input_ids"]) + [0] * pad)
+        labels_t = torch.tensor(labels)
         return {
             "input_ids": torch.tensor(ids),
-            "labels": torch.tensor(labels),
+            "labels": labels_t,
             "attention_mask": torch.tensor(attention),
+            "logits_to_keep": answer_positions(labels_t),
+        }
+
+
+class PackIntoRow:
+    """Puts a micro batch end to end in one row, with no padding at all. Positions restart at
+    each conversation and no attention mask is given, so transformers builds a block-causal
+    mask from the positions: no conversation attends to another. (It does so only without a
+    KV cache, hence `use_cache: False`.)"""
+
+    def __call__(self, batch: list[dict[str, list[int]]]) -> dict[str, Any]:
+        ids: list[int] = []
+        labels: list[int] = []
+        positions: list[int] = []
+        for b in batch:
+            ids += b["input_ids"]
+            # a conversation's first token is never a target (the previous one is not its context)
+            labels += [IGNORE, *b["labels"][1:]]
+            positions += range(len(b["input_ids"]))
+        labels_t = torch.tensor([labels])
+        return {
+            "input_ids": torch.tensor([ids]),
+            "labels": labels_t,
+            "position_ids": torch.tensor([positions]),
+            "logits_to_keep": answer_positions(labels_t),
+            "use_cache": False,
         }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from oncogpt.train.config import StageConfig, TrainConfig
-from oncogpt.train.data import ConversationDataset, PadToLongest
+from oncogpt.train.data import ConversationDataset, PackIntoRow, PadToLongest, answer_loss
 
 
 class CsvLogger(TrainerCallback):
@@ -103,8 +103,10 @@ def training_arguments(
         seed=config.seed,
         data_seed=config.seed,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-        include_num_input_tokens_seen="non_padding",
+        # packed rows have no padding, and their end tokens are the pad token: count them all
+        include_num_input_tokens_seen="all" if config.packing else "non_padding",
         remove_unused_columns=False,
+        prediction_loss_only=True,  # evaluation needs the loss, not every logit kept in memory
         report_to=report,
         dataloader_num_workers=0,
         ddp_find_unused_parameters=False if world_size() > 1 else None,
@@ -126,8 +128,9 @@ def build_trainer(
         args=training_arguments(config, stage, out, has_eval=len(val_set) > 0),
         train_dataset=train_set,
         eval_dataset=val_set if len(val_set) else None,
-        data_collator=PadToLongest(tokenizer.pad_token_id),
+        data_collator=PackIntoRow() if config.packing else PadToLongest(tokenizer.pad_token_id),
         processing_class=tokenizer,
+        compute_loss_func=answer_loss,
         callbacks=[
             CsvLogger(out / "metrics.csv"),
             TokensPerSecond(),
