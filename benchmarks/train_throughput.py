@@ -5,10 +5,11 @@ the real shared data, with the same hyperparameters and number of optimizer step
 baseline follows alpaca-lora: transformers Trainer + PEFT, fp32, random order, each batch padded
 to its longest example, the model's own loss (logits at every position). Ours is `oncogpt
 train`'s loop with its defaults: frozen base in bf16 with bf16 autocast (AVX512-BF16),
-length-grouped micro batches packed end to end in one row (no padding), and logits only where
-an answer token is predicted. Prints trained (non-padding) tokens/s over the training steps
-alone (evaluation excluded), the ratio, peak memory, and both validation loss curves, taken
-at the same steps on the same conversations (they should agree).
+length-grouped micro batches (little padding), and logits only where an answer token is
+predicted (the output layer and the loss skip the prompt). Prints trained (non-padding)
+tokens/s over the training steps alone (evaluation excluded), the ratio, peak memory, and
+both validation loss curves, taken at the same steps on the same conversations (they should
+agree).
 
     .venv/bin/python benchmarks/train_throughput.py --steps 12
 """
@@ -53,8 +54,7 @@ def run(mode: str, steps: int, out: Path) -> dict:
     config = load_config(
         TrainConfig, None, batch_size=16, micro_batch_size=4, max_steps=steps, warmup_steps=2,
         eval_steps=max(1, steps // 3), save_steps=10_000, logging_steps=steps, cutoff_len=256,
-        precision="auto" if ours else "fp32", group_by_length=ours, packing=ours,
-        output_dir=str(out),
+        precision="auto" if ours else "fp32", group_by_length=ours, output_dir=str(out),
     )  # fmt: skip
     model, tokenizer = setup_model(config, resolve_model("default"), None)
     template = choose_template("auto", tokenizer)

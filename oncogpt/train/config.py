@@ -60,9 +60,11 @@ class TrainConfig:
     """Also train on the patient's words (off: only the doctor's answers)."""
     group_by_length: bool = True
     """Batch conversations of similar length together: less padding, faster."""
-    packing: bool = True
+    packing: bool = False
     """Put each micro batch end to end in one row (no padding; attention kept apart per
-    conversation by position ids). Off: pad each micro batch to its longest conversation."""
+    conversation by position ids) instead of padding it to its longest conversation. Off by
+    default: with group_by_length there is little padding left, and attention over the packed
+    row costs more than it saves (a step took 17.2 s packed vs 14.2-15.4 s padded on CPU)."""
     seed: int = 42
     """Seed for data order, dropout and sampling."""
     warmup_steps: int = 100
