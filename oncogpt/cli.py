@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from collections.abc import Callable
 
@@ -164,6 +165,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from oncogpt.evaluate.run import run_eval
 
     out = run_eval(load_command_config(args, EVAL_CONFIG))
+    run = json.loads((out / "run.json").read_text())
+    done = run["this_call"]
+    print(f"{run['items']} items ({run['removed_training_overlap']} removed as near-duplicates of "
+          f"training data); answered {done['answered']} now in {done['minutes']} min "
+          f"({done['answers_per_minute'] or 0} answers/min)")  # fmt: skip
     print(f"wrote {out / 'results.jsonl'}; compare runs with `oncogpt eval compare DIR…`")
     return 0
 

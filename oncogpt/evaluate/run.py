@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,8 @@ class EvalConfig:
     """fast (CPU decoder), plain (transformers generate) or auto (fast on CPU)."""
     name: str = ""
     """Run name in reports (default: the out folder's name)."""
-    batch_size: int = 8
-    """Questions answered at once."""
+    batch_size: int = 32
+    """Questions answered at once (each batch is written before the next starts)."""
     max_new_tokens: int = 128
     """Longest answer."""
     limit: int | None = None
@@ -130,7 +131,6 @@ def _done(results: Path) -> set[int]:
 
 
 def run_eval(config: EvalConfig) -> Path:
-    from oncogpt.evaluate.metrics import embedding_scores, score_item
     from oncogpt.generate import Engine, SamplingConfig
 
     out = Path(config.out)
@@ -143,20 +143,34 @@ def run_eval(config: EvalConfig) -> Path:
     todo = [i for i in items if i["idx"] not in _done(results)]
     engine = Engine.load(config.model, config.adapter, config.template, decoder=config.decoder)
     sampling = SamplingConfig(greedy=True, max_new_tokens=config.max_new_tokens)
+    started = time.perf_counter()
     with results.open("a", encoding="utf-8") as fh:
         for start in range(0, len(todo), config.batch_size):
             batch = todo[start : start + config.batch_size]
-            convs = [Conversation.single(i["question"]) for i in batch]
-            answers = engine.answer_batch(convs, sampling)
-            refs = [i["reference"] for i in batch]
-            semantic = embedding_scores(answers, refs)
-            for item, answer, sem in zip(batch, answers, semantic, strict=True):
-                metrics = {**score_item(answer, item["reference"]), **sem}
-                if config.perplexity:
-                    metrics["perplexity"] = reference_perplexity(
-                        engine, item["question"], item["reference"]
-                    )
-                fh.write(json.dumps({**item, "answer": answer, "metrics": metrics}) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
+            _answer_and_score(engine, batch, sampling, config.perplexity, fh)
+    minutes = (time.perf_counter() - started) / 60
+    run["this_call"] = {
+        "answered": len(todo),
+        "minutes": round(minutes, 2),
+        "answers_per_minute": round(len(todo) / minutes, 1) if todo else None,
+    }
+    (out / "run.json").write_text(json.dumps(run, indent=2))
     return out
+
+
+def _answer_and_score(engine: Any, batch: list[dict], sampling: Any, perplexity: bool, fh) -> None:
+    """Answer one batch, score each answer and append it to results.jsonl, synced to disk."""
+    from oncogpt.evaluate.metrics import embedding_scores, score_item
+
+    convs = [Conversation.single(i["question"]) for i in batch]
+    answers = engine.answer_batch(convs, sampling)
+    semantic = embedding_scores(answers, [i["reference"] for i in batch])
+    for item, answer, sem in zip(batch, answers, semantic, strict=True):
+        metrics = {**score_item(answer, item["reference"]), **sem}
+        if perplexity:
+            metrics["perplexity"] = reference_perplexity(
+                engine, item["question"], item["reference"]
+            )
+        fh.write(json.dumps({**item, "answer": answer, "metrics": metrics}) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
