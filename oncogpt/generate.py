@@ -80,10 +80,10 @@ class Engine:
         self.tokenizer = tokenizer
         self.template = template
         self.context_length = int(getattr(model.config, "max_position_embeddings", 2048))
-        on_cpu = getattr(model, "device", None) is None or model.device.type == "cpu"
-        self.decoder = "fast" if decoder == "auto" and on_cpu else decoder
-        if self.decoder == "auto":
-            self.decoder = "plain"
+        if decoder == "auto":
+            on_cpu = getattr(model, "device", None) is None or model.device.type == "cpu"
+            decoder = "fast" if on_cpu else "plain"
+        self.decoder = decoder
         self._fast: Any = None
 
     @property
