@@ -110,7 +110,11 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
             "oxygen saturation|spo2|blood oxygen",
             r" (?:\w+ ){0,3}(?:low|dropp|fell|below|"
             r"[5-8]\d\b)",
-        ),
+        )
+        + "|"
+        + _lead(_CANT, r" catch (?:his |her |my |their )?breath")
+        + r"|lips (?:are |is |have )?(?:turning |turned |gone |going )?(?:blue|purple)|"
+        r"turning blue|cyanos|cyanotic",
     ),
     RedFlagRule(
         "chest_pain",
@@ -132,7 +136,12 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
         )
         + r"|hematuria persists|bloody sputum|bloody phlegm|"
         + _lead("sputum|phlegm", r" (?:\w+ ){0,2}blood(?! ?streak)")
-        + r"|blood in the sputum(?! ?streak)|blood in sputum|blood with sputum",
+        + r"|blood in the sputum(?! ?streak)|blood in sputum|blood with sputum|"
+        r"clots of blood in (?:the |his |her |my )?urine|"
+        r"blood clots? in (?:the |his |her |my )?urine|"
+        + _lead("won't|will not|doesn't|does not|can't|cannot", " stop bleeding")
+        + r"|bleeding (?:\w+ ){0,6}(?:and )?it (?:won't|will not|doesn't|does not|can't) stop|"
+        r"bleeding from the tumou?r",
     ),
     RedFlagRule(
         "altered_consciousness",
@@ -145,7 +154,11 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
         r"convuls|epileptic|lethargic|talking nonsense|"
         + _lead("can't|cannot|hard to|difficult to", " wake")
         + "|"
-        + _lead("doesn't|does not|didn't", r" recogni[sz]e"),
+        + _lead("doesn't|does not|didn't", r" recogni[sz]e")
+        + "|"
+        + _lead("very|extremely|so|unusually", " drowsy")
+        + r"|not making sense|making no sense|"
+        + _lead("had|having|has", r" (?:a )?fits?\b"),
     ),
     RedFlagRule(
         # stroke-like signs or brain metastasis with new deficits
@@ -165,7 +178,8 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
             "severe|intense|terrible|worst|persistent",
             r" headaches? (?:\w+ ){0,4}(?:vomit|blurred vision)",
         )
-        + r"|headache and vomiting|headaches and vomiting|headache with vomiting",
+        + r"|headache and vomiting|headaches and vomiting|headache with vomiting|"
+        r"worst headache|thunderclap headache|sudden\w* (?:\w+ ){0,2}headache",
     ),
     RedFlagRule(
         "cord_compression",
@@ -180,7 +194,12 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
         + r"|paralys|paralyz|bladder control|bowel control|incontinen|urinary retention|"
         + _lead(_CANT + "|lost", r" control (?:of )?(?:his |her |my |the )?(?:bladder|bowel)")
         + "|"
-        + _lead(_CANT, r" (?:urinate|pee)"),
+        + _lead(_CANT, r" (?:urinate|pee)")
+        + "|"
+        + _lead(
+            _CANT + "|no longer|doesn't|does not",
+            r" feel (?:his |her |my |the |their )?(?:legs|feet|lower body)",
+        ),
         context=_CORD_CONTEXT,
     ),
     RedFlagRule(
@@ -224,7 +243,21 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
         "no_urine",
         r"no urine|little urine|"
         + _lead("hasn't|has not|haven't|have not|not", r" (?:urinated|passed urine|peed)")
+        + "|"
+        + _lead(_CANT, r" (?:urinate|pee|pass urine)")
         + r"|anuria|oliguria",
+    ),
+    RedFlagRule(
+        # raised calcium with bone disease: thirst, confusion, constipation, can kill
+        "hypercalcaemia",
+        r"hypercalc|high (?:blood |serum )?calcium|calcium (?:\w+ ){0,2}(?:high|elevated|raised)",
+    ),
+    RedFlagRule(
+        # dehydration on treatment
+        "severe_diarrhoea",
+        r"diarrh\w* (?:\w+ ){0,5}(?:[6-9]|\d\d|six|seven|eight|nine|ten|many) times|"
+        r"severe diarrh|diarrh\w* (?:\w+ ){0,6}(?:dizz|faint|dehydrat)",
+        context=_CANCER_CONTEXT,
     ),
     RedFlagRule(
         "anaphylaxis",

@@ -63,6 +63,24 @@ RED_FLAG_CASES = [
     ("Suddenly he cannot speak clearly and one side of his face droops.", "neuro_deficit"),
     ("Brain metastases, and now a severe headache with vomiting.", "raised_intracranial_pressure"),
     ("After surgery he has had no urine since this morning.", "no_urine"),
+    # plain-English emergencies written for the table (not taken from the labelled data)
+    ("My husband has lung cancer and his lips are turning blue.", "breathing_difficulty"),
+    ("She can't catch her breath since this morning after chemo.", "breathing_difficulty"),
+    (
+        "My wife had a fit this morning; her breast cancer spread to the brain.",
+        "altered_consciousness",
+    ),  # fmt: skip
+    ("Prostate cancer in the spine, and he can no longer feel his legs.", "cord_compression"),
+    ("He is passing clots of blood in his urine.", "bleeding"),
+    ("She is bleeding from the tumor in her neck and it won't stop.", "bleeding"),
+    ("My mother has a sudden severe headache, worst of her life.", "raised_intracranial_pressure"),
+    ("Bone metastases, very thirsty and constipated; his calcium is high.", "hypercalcaemia"),
+    ("Diarrhea more than 10 times a day since starting chemotherapy.", "severe_diarrhoea"),
+    (
+        "My grandmother is very drowsy and not making sense after radiation.",
+        "altered_consciousness",
+    ),  # fmt: skip
+    ("He cannot pee since yesterday.", "no_urine"),
     # not emergencies now: negated, past, preventive, hypothetical, resolved, mild, no context
     ("No fever, no cough, appetite is good.", None),
     ("Last year he had a fever during chemotherapy.", None),
@@ -83,6 +101,9 @@ RED_FLAG_CASES = [
     ("The tumor is 3 cm, which treatment is best?", None),
     ("Breast cancer survivor, doing well, no shortness of breath.", None),
     ("Is it normal to feel tired after radiotherapy?", None),
+    ("I am confused about my PSA results.", None),
+    ("She is fit enough for surgery.", None),
+    ("He had diarrhea once after chemo.", None),
 ]
 
 
