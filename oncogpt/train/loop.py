@@ -97,7 +97,9 @@ def training_arguments(
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=3,
-        bf16=use_bf16(config.precision),
+        # On a CPU the frozen base is already stored in bf16 and peft runs LoRA in fp32, so
+        # autocast would only add casts (measured ~5% slower); GPUs keep mixed precision.
+        bf16=use_bf16(config.precision) and torch.cuda.is_available(),
         fp16=config.precision == "fp16",
         use_cpu=not torch.cuda.is_available(),
         seed=config.seed,

@@ -105,6 +105,7 @@ def setup_model(config: TrainConfig, base: Path, adapter: Path | None) -> tuple[
     model = AutoModelForCausalLM.from_pretrained(
         base, use_safetensors=True, trust_remote_code=False, **kwargs
     )
+    model.config.use_cache = False  # no KV cache is needed to train (alpaca-lora does the same)
     tokenizer = load_tokenizer(base)
     check_target_modules(model, config.lora_target_modules)
     if adapter is not None:
@@ -250,6 +251,7 @@ def save_merged(model: Any, tokenizer: Any, out: Path) -> Path:
     final = out / "merged"
     tmp = Path(tempfile.mkdtemp(prefix=".merged.", dir=out))
     merged = model.merge_and_unload()
+    merged.config.use_cache = True  # turned off for training only
     merged.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     if final.exists():
