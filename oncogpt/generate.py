@@ -108,7 +108,10 @@ class Engine:
         from oncogpt.models import load_model
 
         loaded, tokenizer = load_model(model, adapter=adapter, dtype=dtype)
-        return cls(loaded, tokenizer, choose_template(template, tokenizer), decoder)
+        engine = cls(loaded, tokenizer, choose_template(template, tokenizer), decoder)
+        if engine.decoder == "fast":
+            engine.fast_decoder  # noqa: B018 - built now, so the first answer does not wait
+        return engine
 
     def prompt_ids(self, conv: Conversation, max_new_tokens: int) -> list[int]:
         """The prompt, with old turns (never the current question) trimmed to fit the context."""
