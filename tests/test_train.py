@@ -253,3 +253,26 @@ def test_packed_row_keeps_conversations_apart(loss_setup, tiny_tokenizer):
     packed = PackIntoRow()(examples)
     packed.pop("position_ids")
     assert not torch.allclose(_answer_loss(model, packed), padded)
+
+
+def test_progress_bar_shows_loss_validation_loss_and_tokens_per_second():
+    from oncogpt.train.loop import ProgressBar
+
+    class Bar:
+        def __init__(self):
+            self.postfix = None
+
+        def write(self, text):
+            pass
+
+        def set_postfix(self, postfix, refresh=True):
+            self.postfix = dict(postfix)
+
+    class State:
+        is_world_process_zero = True
+
+    progress = ProgressBar()
+    progress.training_bar = Bar()
+    progress.on_log(None, State(), None, logs={"loss": 2.5, "tokens_per_second": 301.4})
+    progress.on_log(None, State(), None, logs={"eval_loss": 2.25})
+    assert progress.training_bar.postfix == {"loss": "2.5000", "tok/s": "301", "val": "2.2500"}

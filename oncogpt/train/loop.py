@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import ProgressCallback, Trainer, TrainerCallback, TrainingArguments
 
 from oncogpt.train.config import StageConfig, TrainConfig
 from oncogpt.train.data import ConversationDataset, PackIntoRow, PadToLongest, answer_loss
@@ -55,6 +55,28 @@ class TokensPerSecond(TrainerCallback):
         if now > then and seen > before:
             logs["tokens_per_second"] = round((seen - before) / (now - then), 1)
         self.last = (now, seen)
+
+
+class ProgressBar(ProgressCallback):
+    """Trainer's progress bar (steps, elapsed, ETA) with the latest loss, validation loss and
+    trained tokens/s shown on it, not only in the log lines printed above it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown: dict[str, str] = {}
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        super().on_log(args, state, control, logs=logs, **kwargs)
+        if self.training_bar is None or not logs:
+            return
+        for key, name, fmt in (
+            ("loss", "loss", "{:.4f}"),
+            ("eval_loss", "val", "{:.4f}"),
+            ("tokens_per_second", "tok/s", "{:.0f}"),
+        ):
+            if isinstance(logs.get(key), (int, float)):
+                self.shown[name] = fmt.format(logs[key])
+        self.training_bar.set_postfix(self.shown, refresh=True)
 
 
 class MarkComplete(TrainerCallback):
@@ -125,7 +147,7 @@ def build_trainer(
     val_set: ConversationDataset,
     out: Path,
 ) -> Trainer:
-    return Trainer(
+    trainer = Trainer(
         model=model,
         args=training_arguments(config, stage, out, has_eval=len(val_set) > 0),
         train_dataset=train_set,
@@ -140,3 +162,7 @@ def build_trainer(
             *EXTRA_CALLBACKS,
         ],
     )
+    if not trainer.args.disable_tqdm:
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(ProgressBar())
+    return trainer
