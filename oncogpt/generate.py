@@ -168,7 +168,7 @@ class Engine:
         stop = stop or threading.Event()
         ids = self.prompt_ids(conv, sampling.max_new_tokens)
         pieces = (
-            self.fast_decoder.stream_text(ids, _for_fast(sampling), stop)
+            self._fast_stream(ids, sampling, stop)
             if self.decoder == "fast"
             else self._plain_stream(ids, sampling, stop)
         )
@@ -184,6 +184,17 @@ class Engine:
         finally:
             stop.set()  # a stop string, an error or a closed consumer: don't decode on
             pieces.close()
+
+    def _fast_stream(
+        self, ids: list[int], sampling: SamplingConfig, stop: threading.Event
+    ) -> Iterator[str]:
+        """FastDecoder's text; its errors are reported as the plain path's are."""
+        try:
+            yield from self.fast_decoder.stream_text(ids, _for_fast(sampling), stop)
+        except GenerationError:
+            raise
+        except (RuntimeError, ValueError, IndexError) as exc:
+            raise GenerationError(f"generation failed: {exc}") from exc
 
     def _plain_stream(
         self, ids: list[int], sampling: SamplingConfig, stop: threading.Event

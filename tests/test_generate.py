@@ -94,6 +94,17 @@ def test_history_is_trimmed_never_the_current_question(engine):
     assert "Now?" in engine.tokenizer.decode(ids)
 
 
+def test_a_failing_fast_decoder_raises_a_generation_error(tiny_model_dir, monkeypatch):
+    engine = Engine.load(tiny_model_dir, decoder="fast")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(engine.fast_decoder.runner, "prefill", broken)
+    with pytest.raises(GenerationError, match="boom"):
+        "".join(engine.stream(Conversation.single("What is a PSA test?"), GREEDY))
+
+
 def test_a_failing_generate_raises_instead_of_hanging(tiny_model_dir, monkeypatch):
     engine = Engine.load(tiny_model_dir, decoder="plain")
 
