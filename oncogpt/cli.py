@@ -227,8 +227,7 @@ def _configure_ask(p: argparse.ArgumentParser) -> None:
 def _configure_serve(p: argparse.ArgumentParser) -> None:
     from oncogpt.serve.options import add_serve_flags
 
-    add_model_flags(p)
-    add_serve_flags(p, model_flags=False)
+    add_serve_flags(p)
 
 
 def _configure_chat(p: argparse.ArgumentParser) -> None:

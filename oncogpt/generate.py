@@ -45,9 +45,13 @@ class SamplingConfig:
         if self.top_k < 0 or self.repetition_penalty <= 0:
             raise GenerationError("top_k must be >= 0 and repetition_penalty > 0")
 
-    def generate_kwargs(self) -> dict[str, Any]:
+    @property
+    def is_greedy(self) -> bool:
         # A temperature this small is 0 in float32: sampling would divide by zero.
-        if self.greedy or self.temperature < 1e-5:
+        return self.greedy or self.temperature < 1e-5
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        if self.is_greedy:
             return {"do_sample": False, "repetition_penalty": self.repetition_penalty}
         return {
             "do_sample": True,
@@ -296,8 +300,8 @@ class Engine:
 
 
 def _for_fast(sampling: SamplingConfig) -> SamplingConfig:
-    """The settings as FastDecoder reads them: a temperature too small for float32 is greedy,
-    as in `SamplingConfig.generate_kwargs`."""
-    if sampling.temperature < 1e-5 and not sampling.greedy:
+    """The settings as FastDecoder reads them (its `greedy` flag), greedy when
+    `SamplingConfig.is_greedy` says so."""
+    if sampling.is_greedy and not sampling.greedy:
         return dataclasses.replace(sampling, greedy=True)
     return sampling

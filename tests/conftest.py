@@ -73,6 +73,21 @@ def build_tiny_llama(tokenizer, seed: int = 0):
     return LlamaForCausalLM(config)
 
 
+def load_sharpened_tiny_llama(path: Path, seed: int):
+    """The tiny model from `path` with larger random weights (std 0.2): at the default init it
+    predicts nearly the same token everywhere, which would make token or loss checks weak."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    model = LlamaForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
+    return model
+
+
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
     return build_tokenizer()

@@ -28,17 +28,10 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def model(tiny_model_dir):
-    """The tiny model with larger random weights: at the default init every step predicts
-    the same token, which would make "same tokens as generate" a weak check."""
-    from transformers import LlamaForCausalLM
+    """Larger random weights, so "same tokens as generate" is a strong check."""
+    from tests.conftest import load_sharpened_tiny_llama
 
-    model = LlamaForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
-    return model
+    return load_sharpened_tiny_llama(tiny_model_dir, seed=1)
 
 
 @pytest.fixture(scope="module")

@@ -204,19 +204,13 @@ def test_out_of_range_hyperparameters(flag, value, message, capsys):
 
 @pytest.fixture(scope="module")
 def loss_setup(tiny_model_dir, tiny_tokenizer):
-    """The tiny model with larger random weights (its default init predicts nearly uniform
-    tokens, which would hide a wrong mask) and four rendered conversations of unequal length."""
-    from transformers import LlamaForCausalLM
-
+    """The tiny model with larger random weights (the default init would hide a wrong mask)
+    and four rendered conversations of unequal length."""
     from oncogpt.prompts import choose_template
     from oncogpt.train.data import ConversationDataset
+    from tests.conftest import load_sharpened_tiny_llama
 
-    model = LlamaForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
+    model = load_sharpened_tiny_llama(tiny_model_dir, seed=0)
     convs = [Conversation.single(q * (i + 1), a) for i, (q, a) in enumerate(QA)]
     template = choose_template("auto", tiny_tokenizer)
     return model, ConversationDataset(convs, tiny_tokenizer, template, 256).examples

@@ -7,13 +7,11 @@ import argparse
 import os
 
 
-def add_serve_flags(p: argparse.ArgumentParser, model_flags: bool = True) -> None:
-    """The flags of `oncogpt serve` (model flags optional: the CLI has its own)."""
-    if model_flags:
-        p.add_argument("--model", default="default", help="built-in name, folder or .gguf")
-        p.add_argument("--adapter", default=None, help="LoRA adapter folder to apply")
-        p.add_argument("--template", default="auto", help="auto, oncogpt, model or a .json")
-        p.add_argument("--decoder", default="auto", choices=["auto", "fast", "plain"])
+def add_serve_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of `oncogpt serve`: the CLI's model flags, then the server's own."""
+    from oncogpt.cli import add_model_flags
+
+    add_model_flags(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(
