@@ -39,14 +39,16 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from oncogpt.models import list_models
+    from oncogpt.models import BASE_NAMES, list_models, resolve_adapter
 
-    rows = [("NAME", "STATUS", "ARCH", "PARAMS", "CONTEXT", "CHAT TEMPLATE")]
+    header = ("NAME", "BASE", "ADAPTER", "STATUS", "ARCH", "PARAMS", "CONTEXT", "CHAT TEMPLATE")
+    rows = [header]
     for m in list_models():
         template = {True: "yes", False: "no", None: "?"}[m.chat_template]
-        rows.append(
-            (m.name, m.status, m.architecture, m.parameters, str(m.context_length or "?"), template)
-        )
+        adapter = "oncogpt (shipped)" if resolve_adapter(m.name, "default") else "-"
+        base = BASE_NAMES.get(m.name, "-")
+        row = (m.name, base, adapter, m.status, m.architecture, m.parameters)
+        rows.append((*row, str(m.context_length or "?"), template))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -55,7 +57,11 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="default", help="built-in name, model folder or .gguf file")
-    p.add_argument("--adapter", default=None, help="LoRA adapter folder to apply")
+    p.add_argument(
+        "--adapter", default="default",
+        help="LoRA adapter folder; default: the shipped OncoGPT adapter (on --model default); "
+        "none: the bare base model",
+    )  # fmt: skip
     p.add_argument(
         "--template", default="auto", help="auto, oncogpt, model, or a template .json file"
     )

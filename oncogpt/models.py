@@ -30,6 +30,33 @@ class ModelError(RuntimeError):
     """A model cannot be found or loaded; the message says what to install or fix."""
 
 
+#: The OncoGPT adapter trained by this project for the `default` base (see its README.md).
+SHIPPED_ADAPTER = Path(__file__).resolve().parent / "resources" / "adapter"
+#: What the base model names `default` and `gemma3-270m` stand for, for listings.
+BASE_NAMES = {"default": "SmolLM2-135M-Instruct", "gemma3-270m": "Gemma-3-270M"}
+
+
+def resolve_adapter(model: str | Path, adapter: str | Path | None) -> Path | None:
+    """The adapter folder to apply: `default` is the shipped OncoGPT adapter on the `default`
+    base (and nothing on other bases, which it does not fit); `none` or None is no adapter."""
+    if adapter is None or str(adapter).lower() == "none":
+        return None
+    if str(adapter) == "default":
+        shipped = (SHIPPED_ADAPTER / "adapter_config.json").is_file()
+        return SHIPPED_ADAPTER if str(model) == "default" and shipped else None
+    return Path(adapter)
+
+
+def describe(model: str | Path, adapter: str | Path | None) -> str:
+    """What a listing shows: the base model's real name and the adapter in use."""
+    base = BASE_NAMES.get(str(model), Path(str(model)).name or str(model))
+    folder = resolve_adapter(model, adapter)
+    if folder is None:
+        return base
+    name = "oncogpt" if folder == SHIPPED_ADAPTER else folder.name
+    return f"{base}+{name}"
+
+
 def oncogpt_home() -> Path:
     """Where converted models and other caches live (`$ONCOGPT_HOME`, default ~/.cache/oncogpt)."""
     return Path(os.environ.get("ONCOGPT_HOME", Path.home() / ".cache" / "oncogpt"))
@@ -236,7 +263,8 @@ def load_model(
     device: str = "cpu",
     trainable_adapter: bool = False,
 ) -> tuple[Any, Any]:
-    """(model, tokenizer) for a model name, folder or GGUF, with an optional LoRA adapter."""
+    """(model, tokenizer) for a model name, folder or GGUF, with an optional LoRA adapter
+    (`default`: the shipped OncoGPT adapter on the default base, see resolve_adapter)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -248,8 +276,9 @@ def load_model(
         path, dtype=torch_dtype, use_safetensors=True, trust_remote_code=False
     ).to(device)
     tokenizer = load_tokenizer(path)
-    if adapter is not None:
-        model = attach_adapter(model, Path(adapter), trainable=trainable_adapter)
+    folder = resolve_adapter(name, adapter)
+    if folder is not None:
+        model = attach_adapter(model, folder, trainable=trainable_adapter)
     model.eval()
     return model, tokenizer
 

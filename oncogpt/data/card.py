@@ -17,10 +17,14 @@ SPLITS = ("train", "validation", "test")
 
 
 def sha256(path: Path) -> str:
+    """Of a file's bytes; of a folder, of its .jsonl files' names and bytes in name order."""
     h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
+    for file in sorted(path.glob("*.jsonl")) if path.is_dir() else [path]:
+        if path.is_dir():
+            h.update(file.name.encode() + b"\0")
+        with file.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
     return h.hexdigest()
 
 

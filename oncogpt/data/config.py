@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from oncogpt.data.clean import DEFAULT_GREETINGS, DEFAULT_SIGNOFFS
+from oncogpt.data.corpus import CORPUS, CORPUS_DIR
 from oncogpt.data.readers import FORMATS
 
 STARTER = "starter"
 STARTER_FILE = Path(__file__).resolve().parents[1] / "resources" / "starter_conversations.jsonl"
+BUILT_IN = {STARTER: STARTER_FILE, CORPUS: CORPUS_DIR}
 
 
 @dataclasses.dataclass
@@ -18,7 +20,8 @@ class SourceConfig:
     """One input file and its role in the mixture."""
 
     path: str
-    """The file; `starter` names the starter dataset that ships with OncoGPT."""
+    """The file (or a folder of JSONL parts for `conversations`); `starter` and `corpus` name
+    the starter set and the OncoGPT oncology corpus that ship with OncoGPT."""
     format: str = "alpaca"
     """alpaca (also the OncoGPT test format), sharegpt, csv or conversations."""
     stage: str = "oncology"
@@ -45,11 +48,11 @@ class SourceConfig:
             raise ValueError(f"sample must be >= 1, got {self.sample}")
         if self.weight <= 0:
             raise ValueError(f"weight must be > 0, got {self.weight}")
-        self.name = self.name or (STARTER if self.path == STARTER else Path(self.path).stem)
+        self.name = self.name or (self.path if self.path in BUILT_IN else Path(self.path).stem)
 
     @property
     def file(self) -> Path:
-        return STARTER_FILE if self.path == STARTER else Path(self.path)
+        return BUILT_IN.get(self.path, Path(self.path))
 
 
 @dataclasses.dataclass

@@ -52,15 +52,25 @@ class NearDuplicateIndex:
             for i, row in enumerate(rows)
         ]
 
-    def check(self, text: str) -> str | None:
-        """'exact' or 'near' when `text` duplicates an earlier one; else remembers it."""
+    def _keys(self, text: str) -> tuple[bytes, list[int]]:
         canon = self.canonical(text)
         digest = hashlib.blake2b(canon.encode(), digest_size=16).digest()
+        return digest, self._band_keys(self._signature(canon.split()))
+
+    def _match(self, digest: bytes, keys: list[int]) -> str | None:
         if digest in self.exact:
             return "exact"
-        keys = self._band_keys(self._signature(canon.split()))
-        if any(k in self.band_keys for k in keys):
-            return "near"
-        self.exact.add(digest)
-        self.band_keys.update(keys)
-        return None
+        return "near" if any(k in self.band_keys for k in keys) else None
+
+    def seen(self, text: str) -> str | None:
+        """'exact' or 'near' when `text` duplicates something indexed; remembers nothing."""
+        return self._match(*self._keys(text))
+
+    def check(self, text: str) -> str | None:
+        """'exact' or 'near' when `text` duplicates an earlier one; else remembers it."""
+        digest, keys = self._keys(text)
+        kind = self._match(digest, keys)
+        if kind is None:
+            self.exact.add(digest)
+            self.band_keys.update(keys)
+        return kind

@@ -120,6 +120,10 @@ def _categorize(conv: Conversation, label: dict | None, stats: Stats) -> dict[st
     from oncogpt.data.categorize import categorize
 
     result = categorize(conv.question, conv.turns[1].text if len(conv.turns) > 1 else "")
+    label_source = "hand"
+    if label is None and {"category", "site"} <= conv.meta.keys():
+        # The project's written conversations carry their labels (corpus, starter set).
+        label, label_source = conv.meta, "written"
     meta: dict[str, Any] = {
         "oncology": result.oncology,
         "category": result.category,
@@ -131,7 +135,7 @@ def _categorize(conv: Conversation, label: dict | None, stats: Stats) -> dict[st
         stats.label_agreement["site_total"] += 1
         stats.label_agreement["site_correct"] += label.get("site") == result.site
         meta.update({k: label[k] for k in ("category", "site", "red_flag") if k in label})
-        meta["label_source"] = "hand"
+        meta["label_source"] = label_source
     return meta
 
 

@@ -175,6 +175,17 @@ def read_source(
 ) -> Iterator[tuple[str, Conversation]]:
     if fmt not in READERS:
         raise SourceError(f"{path}: unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    if path.is_dir() and fmt == "conversations":
+        return _read_folder(path, options)
     if not path.is_file():
         raise SourceError(f"{path}: no such file")
     return READERS[fmt](path, options)
+
+
+def _read_folder(path: Path, options: dict[str, Any]) -> Iterator[tuple[str, Conversation]]:
+    """A folder of canonical JSONL parts (the shipped corpus), read in name order."""
+    files = sorted(path.glob("*.jsonl"))
+    if not files:
+        raise SourceError(f"{path}: a folder with no .jsonl files")
+    for file in files:
+        yield from read_conversations_file(file, options)

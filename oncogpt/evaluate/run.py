@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from oncogpt.conversation import Conversation, read_conversations
+from oncogpt.models import describe, resolve_adapter
 
 
 @dataclasses.dataclass
@@ -28,8 +29,9 @@ class EvalConfig:
     """Run folder: results.jsonl (one row per item) and run.json."""
     model: str = "default"
     """Base model: built-in name, model folder or .gguf."""
-    adapter: str | None = None
-    """LoRA adapter folder."""
+    adapter: str | None = "default"
+    """LoRA adapter folder; default: the shipped OncoGPT adapter (on model default); none: the
+    bare base model."""
     labels: str | None = None
     """JSONL of hand labels in the same order (category, site); else the categorizer decides."""
     train_data: str | None = None
@@ -48,6 +50,10 @@ class EvalConfig:
     """Evaluate only the first N items."""
     perplexity: bool = True
     """Also score the perplexity of the reference answers under the model."""
+    answers: str = "model"
+    """model (the model answers), or a yardstick scored the same way: generic (one fixed
+    answer to every question) or nearest (the doctor's answer to the most similar training
+    question; needs train_data)."""
 
 
 def _question_field(row: dict) -> str:
@@ -136,18 +142,36 @@ def run_eval(config: EvalConfig) -> Path:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     items, removed = remove_training_overlap(load_items(config), config.train_data)
-    run = {"name": config.name or out.name, "model": config.model, "adapter": config.adapter}
+    run = {
+        "name": config.name or out.name,
+        "model": config.model,
+        "adapter": str(resolve_adapter(config.model, config.adapter)),
+        "listed_as": describe(config.model, config.adapter),
+        "answers": config.answers,
+    }
     run.update(data=config.data, items=len(items), removed_training_overlap=removed)
     (out / "run.json").write_text(json.dumps(run, indent=2))
     results = out / "results.jsonl"
     todo = [i for i in items if i["idx"] not in _done(results)]
-    engine = Engine.load(config.model, config.adapter, config.template, decoder=config.decoder)
-    sampling = SamplingConfig(greedy=True, max_new_tokens=config.max_new_tokens)
     started = time.perf_counter()
     with results.open("a", encoding="utf-8") as fh:
-        for start in range(0, len(todo), config.batch_size):
-            batch = todo[start : start + config.batch_size]
-            _answer_and_score(engine, batch, sampling, config.perplexity, fh)
+        if config.answers != "model":
+            from oncogpt.evaluate.yardsticks import yardstick_answers
+
+            questions = [i["question"] for i in todo]
+            answers = yardstick_answers(config.answers, questions, config.train_data)
+            _score(todo, answers, None, fh)
+        else:
+            engine = Engine.load(
+                config.model, config.adapter, config.template, decoder=config.decoder
+            )
+            sampling = SamplingConfig(greedy=True, max_new_tokens=config.max_new_tokens)
+            for start in range(0, len(todo), config.batch_size):
+                batch = todo[start : start + config.batch_size]
+                answers = engine.answer_batch(
+                    [Conversation.single(i["question"]) for i in batch], sampling
+                )
+                _score(batch, answers, engine if config.perplexity else None, fh)
     minutes = (time.perf_counter() - started) / 60
     run["this_call"] = {
         "answered": len(todo),
@@ -158,16 +182,15 @@ def run_eval(config: EvalConfig) -> Path:
     return out
 
 
-def _answer_and_score(engine: Any, batch: list[dict], sampling: Any, perplexity: bool, fh) -> None:
-    """Answer one batch, score each answer and append it to results.jsonl, synced to disk."""
+def _score(batch: list[dict], answers: list[str], engine: Any, fh) -> None:
+    """Score each answer (and the reference's perplexity under `engine`, when given) and
+    append it to results.jsonl, synced to disk."""
     from oncogpt.evaluate.metrics import embedding_scores, score_item
 
-    convs = [Conversation.single(i["question"]) for i in batch]
-    answers = engine.answer_batch(convs, sampling)
     semantic = embedding_scores(answers, [i["reference"] for i in batch])
     for item, answer, sem in zip(batch, answers, semantic, strict=True):
         metrics = {**score_item(answer, item["reference"]), **sem}
-        if perplexity:
+        if engine is not None:
             metrics["perplexity"] = reference_perplexity(
                 engine, item["question"], item["reference"]
             )

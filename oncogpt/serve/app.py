@@ -436,9 +436,10 @@ def _data(obj: dict[str, Any]) -> bytes:
 
 
 def model_id(model: str | Path, adapter: str | Path | None = None) -> str:
-    """A readable name for /v1/models: the built-in name or the folder's name (+ adapter)."""
-    name = Path(str(model)).name or str(model)
-    return f"{name}+{Path(str(adapter)).name}" if adapter else name
+    """The name /v1/models lists: the base model's real name and the adapter in use."""
+    from oncogpt.models import describe
+
+    return describe(model, adapter)
 
 
 def _is_loopback(host: str) -> bool:
@@ -450,7 +451,7 @@ def _is_loopback(host: str) -> bool:
 
 def serve(
     model: str | Path = "default",
-    adapter: str | Path | None = None,
+    adapter: str | Path | None = "default",
     template: str = "auto",
     host: str = "127.0.0.1",
     port: int = 8000,
