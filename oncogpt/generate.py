@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,26 @@ from oncogpt.prompts import Template, choose_template, fit_prompt, render_prompt
 
 class GenerationError(ValueError):
     """A request cannot be answered as given; the message says why."""
+
+
+# A sentence ends at . ! ? (or their CJK forms), perhaps closed by a quote or bracket, before
+# whitespace or the end. "e.g." and "5.5" rarely end an answer cut by the budget, and cutting
+# there still leaves only whole words.
+_SENTENCE_END = re.compile(r"[.!?。！？…][\"'”’)\]]*(?=\s|$)")
+
+
+def complete_sentences_end(text: str) -> int | None:
+    """Where the last complete sentence of `text` ends (None when there is none)."""
+    last = None
+    for match in _SENTENCE_END.finditer(text):
+        last = match.end()
+    return last
+
+
+def trim_to_sentence(text: str) -> str:
+    """`text` up to its last complete sentence; unchanged when it has none."""
+    end = complete_sentences_end(text)
+    return text[:end] if end else text
 
 
 @dataclasses.dataclass
@@ -34,6 +55,9 @@ class SamplingConfig:
     """Always take the most likely token (deterministic)."""
     seed: int | None = None
     """Seed for sampling, for reproducible answers."""
+    whole_sentences: bool = True
+    """When max_new_tokens cuts an answer, end it at its last complete sentence (streaming
+    holds back the unfinished tail until it is complete)."""
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -176,18 +200,30 @@ class Engine:
             if self.decoder == "fast"
             else self._plain_stream(ids, sampling, stop)
         )
-        text = ""
+        text, shown, natural_end = "", 0, False
         try:
             for piece in pieces:
                 text += piece
                 cut = self._stop_at(text)
                 if cut is not None:
-                    yield piece[: max(0, len(piece) - (len(text) - cut))]
+                    text, natural_end = text[:cut], True
                     break
-                yield piece
+                end = complete_sentences_end(text) if sampling.whole_sentences else len(text)
+                if end and end > shown:
+                    yield text[shown:end]
+                    shown = end
+            else:
+                natural_end = not self._hit_budget(text, sampling)
         finally:
             stop.set()  # a stop string, an error or a closed consumer: don't decode on
             pieces.close()
+        if natural_end or not complete_sentences_end(text):
+            yield text[shown:]  # ended by the model (or nothing complete to end at)
+
+    def _hit_budget(self, text: str, sampling: SamplingConfig) -> bool:
+        """Whether decoding stopped because max_new_tokens ran out, not at the end token."""
+        n = len(self.tokenizer(text, add_special_tokens=False).input_ids)
+        return n >= sampling.max_new_tokens - 1
 
     def _fast_stream(
         self, ids: list[int], sampling: SamplingConfig, stop: threading.Event
@@ -265,10 +301,18 @@ class Engine:
         else:
             rows = self._plain_batch(prompts, sampling)
         answers = []
+        eos = self.tokenizer.eos_token_id
         for conv, row in zip(convs, rows, strict=True):
-            text = self.tokenizer.decode(row, skip_special_tokens=True)
+            ids = [int(t) for t in row]
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
             cut = self._stop_at(text)
-            text = (text[:cut] if cut is not None else text).strip()
+            if cut is not None:
+                text = text[:cut]
+            elif (
+                sampling.whole_sentences and eos not in ids and len(ids) >= sampling.max_new_tokens
+            ):
+                text = trim_to_sentence(text)
+            text = text.strip()
             a = assess(conv.question)
             answers.append(CRISIS_MESSAGE if a.harm else (
                 f"{URGENT_CARE_MESSAGE}\n\n{text}" if a.red_flag else text))  # fmt: skip

@@ -72,3 +72,37 @@ def test_items_seen_in_training_are_refused(tiny_model_dir, data_file, tmp_path)
     _eval(tiny_model_dir, data_file, out, "--train-data", str(train))
     assert json.loads((out / "run.json").read_text())["removed_training_overlap"] == 1
     assert 0 not in {r["idx"] for r in _rows(out)}
+
+
+def test_yardsticks_are_scored_like_a_model(tiny_model_dir, data_file, tmp_path):
+    """`--answers generic|nearest` write ordinary run folders that `eval compare` reads."""
+    from oncogpt.evaluate.yardsticks import GENERIC_ANSWER
+
+    train = tmp_path / "built"
+    train.mkdir()
+    # the same topics asked in other words (the items are not near-duplicates of them)
+    cases = [
+        ("Which tablet works for lung tumours with an EGFR mutation?", "Osimertinib."),
+        ("My carcinoembryonic antigen went up two years after bowel surgery", "Get a CT."),
+        ("Are painkillers like Advil safe while on chemo?", "Ask about platelets."),
+    ]
+    convs = [
+        Conversation.single(q, a, id=f"t{i}", meta={"stage": "oncology"})
+        for i, (q, a) in enumerate(cases)
+    ]
+    write_conversations(train / "train.jsonl", convs)
+    _eval(tiny_model_dir, data_file, tmp_path / "generic", "--answers", "generic")
+    assert {r["answer"] for r in _rows(tmp_path / "generic")} == {GENERIC_ANSWER}
+    _eval(tiny_model_dir, data_file, tmp_path / "nearest", "--answers", "nearest",
+          "--train-data", str(train))  # fmt: skip
+    answers = {r["idx"]: r["answer"] for r in _rows(tmp_path / "nearest")}
+    assert [answers[i] for i in (0, 1, 2)] == ["Osimertinib.", "Get a CT.", "Ask about platelets."]
+    assert "perplexity" not in _rows(tmp_path / "nearest")[0]["metrics"]  # no model: nothing to score it under
+
+
+def test_nearest_needs_training_data(tiny_model_dir, data_file, tmp_path):
+    from oncogpt.evaluate.yardsticks import YardstickError
+
+    with pytest.raises(YardstickError, match="train_data"):
+        main(["eval", "--data", str(data_file), "--out", str(tmp_path / "n"),
+              "--answers", "nearest"])  # fmt: skip

@@ -136,3 +136,49 @@ def test_fast_and_plain_decoders_give_the_same_greedy_answer(tiny_model_dir):
     fast._fast = FastDecoder(fast.model, fast.tokenizer, dtype="float32")
     sampling = SamplingConfig(greedy=True, max_new_tokens=16)
     assert fast.answer(conv, sampling) == plain.answer(conv, sampling)
+
+
+CUT = "Chemotherapy is given in cycles. Most side effects settle between them. Nausea can be trea"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (CUT, "Chemotherapy is given in cycles. Most side effects settle between them."),
+        ('He said "stop." Then we', 'He said "stop."'),
+        ("No sentence end at all", "No sentence end at all"),
+        ("CEA 5.5 ng/mL is high. Repeat", "CEA 5.5 ng/mL is high."),
+    ],
+)
+def test_trim_to_sentence(text, expected):
+    from oncogpt.generate import trim_to_sentence
+
+    assert trim_to_sentence(text) == expected
+
+
+@pytest.mark.parametrize(("spare_tokens", "cut"), [(0, True), (8, False)])
+def test_stream_holds_back_a_tail_cut_by_the_budget(engine, monkeypatch, spare_tokens, cut):
+    """Streaming shows whole sentences; a tail the budget cut is dropped, a finished one kept."""
+
+    def scripted(*args):
+        yield from (CUT[i : i + 7] for i in range(0, len(CUT), 7))
+
+    monkeypatch.setattr(engine, "_fast_stream", scripted)
+    monkeypatch.setattr(engine, "_plain_stream", scripted)
+    n = len(engine.tokenizer(CUT, add_special_tokens=False).input_ids)
+    sampling = SamplingConfig(greedy=True, max_new_tokens=n + spare_tokens)
+    shown = list(engine.stream(Conversation.single("What is chemo?"), sampling))
+    assert all(p.endswith(".") for p in shown[:-1])
+    assert "".join(shown) == (CUT[: CUT.rindex(".") + 1] if cut else CUT)
+
+
+def test_batch_answer_cut_by_the_budget_ends_at_a_sentence(engine, monkeypatch):
+    ids = engine.tokenizer(CUT, add_special_tokens=False).input_ids
+    rows = [ids, [*ids[:5], engine.tokenizer.eos_token_id]]
+    monkeypatch.setattr(engine, "decoder", "plain")
+    monkeypatch.setattr(engine, "_plain_batch", lambda prompts, sampling: rows)
+    sampling = SamplingConfig(greedy=True, max_new_tokens=len(ids))
+    convs = [Conversation.single("What is chemo?"), Conversation.single("And nausea?")]
+    cut, finished = engine.answer_batch(convs, sampling)
+    assert cut == "Chemotherapy is given in cycles. Most side effects settle between them."
+    assert finished == engine.tokenizer.decode(ids[:5])  # ended by the model: kept as it is

@@ -86,3 +86,18 @@ def test_adapter_for_another_base_is_refused(tiny_model_dir, tmp_path, tiny_toke
 def test_check_model_dir_returns_config(tiny_model_dir):
     assert check_model_dir(tiny_model_dir)["model_type"] == "llama"
     assert torch.get_default_dtype() == torch.float32
+
+
+def test_default_adapter_is_the_shipped_one_on_the_default_base_only(tmp_path):
+    from oncogpt.models import SHIPPED_ADAPTER, describe, resolve_adapter
+
+    shipped = (SHIPPED_ADAPTER / "adapter_config.json").is_file()
+    assert resolve_adapter("default", "default") == (SHIPPED_ADAPTER if shipped else None)
+    assert resolve_adapter(tmp_path, "default") is None  # it fits no other base
+    assert resolve_adapter("default", "none") is None and resolve_adapter("default", None) is None
+    assert resolve_adapter("default", tmp_path / "a") == tmp_path / "a"
+    assert describe("default", "none") == "SmolLM2-135M-Instruct"
+    assert describe("default", "default") == (
+        "SmolLM2-135M-Instruct+oncogpt" if shipped else "SmolLM2-135M-Instruct"
+    )
+    assert describe(tmp_path / "llama-7b", tmp_path / "onco") == "llama-7b+onco"

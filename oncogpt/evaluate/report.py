@@ -624,11 +624,30 @@ def build_comparison(
     )
 
 
+def median_lengths(aligned: Mapping[str, list[dict[str, Any]]]) -> dict[str, float]:
+    """Median answer words of each run, and of the reference answers (key `reference`)."""
+    first = next(iter(aligned.values()))
+    out = {"reference": float(np.median([len(r["reference"].split()) for r in first]))}
+    out.update({name: float(np.median(_lengths(rows))) for name, rows in aligned.items()})
+    return out
+
+
+def _length_section(aligned: Mapping[str, list[dict[str, Any]]]) -> list[str]:
+    medians = median_lengths(aligned)
+    ref = medians.pop("reference")
+    lines = ["## Answer length", "", f"Median words of the reference answers: {ref:.0f}.", ""]
+    lines += ["| run | median words | × reference |", "|---|---|---|"]
+    lines += [f"| {n} | {m:.0f} | {m / ref:.2f} |" if ref else f"| {n} | {m:.0f} | - |"
+              for n, m in medians.items()]  # fmt: skip
+    return [*lines, ""]
+
+
 def render_markdown(c: Comparison, n_boot: int = 1000) -> str:
     """The report's Markdown (the plots are referenced by file name, beside report.md)."""
     lines = ["# OncoGPT evaluation report", "", "Research use only, not for clinical use.", ""]
     lines += _runs_section(c.runs, len(c.idx))
     lines += _notes_section(c, n_boot)
+    lines += _length_section(c.aligned)
     lines += _category_section(c.stats, c.metrics, c.categories)
     lines += _diff_section(c.diffs, c.stats, c.metrics, c.categories, c.runs[0].name)
     lines += ["## Plots", "", "![Metrics by category](metrics_by_category.png)", ""]
@@ -662,6 +681,7 @@ def compare_runs(
         "metrics": c.metrics,
         "stats": c.stats,
         "differences": c.diffs,
+        "median_words": median_lengths(c.aligned),
     }
     (out / "summary.json").write_text(json.dumps(_json_safe(summary), indent=1), encoding="utf-8")
     return report

@@ -32,6 +32,8 @@ class EvalConfig:
     adapter: str | None = "default"
     """LoRA adapter folder; default: the shipped OncoGPT adapter (on model default); none: the
     bare base model."""
+    stage: str | None = "oncology"
+    """For a dataset folder: score only this stage's test conversations (none: every stage)."""
     labels: str | None = None
     """JSONL of hand labels in the same order (category, site); else the categorizer decides."""
     train_data: str | None = None
@@ -63,9 +65,14 @@ def _question_field(row: dict) -> str:
 def load_items(config: EvalConfig) -> list[dict[str, Any]]:
     path = Path(config.data)
     if path.is_dir():
-        convs = list(read_conversations(path / "test.jsonl"))
+        stage = None if str(config.stage).lower() == "none" else config.stage
+        convs = [
+            c for c in read_conversations(path / "test.jsonl")
+            if stage is None or c.meta.get("stage") == stage
+        ]  # fmt: skip
+        # the first exchange: its answer is the reference for that first question
         items = [
-            {"question": c.question, "reference": c.turns[1].text if len(c.turns) > 1 else "",
+            {"question": c.turns[0].text, "reference": c.turns[1].text if len(c.turns) > 1 else "",
              "category": c.meta.get("category"), "site": c.meta.get("site")}
             for c in convs
         ]  # fmt: skip

@@ -32,12 +32,12 @@ class YardstickError(ValueError):
 
 
 def training_cases(train_data: str | Path, stage: str = "oncology") -> list[tuple[str, str]]:
-    """(question, doctor's answer) of every single-exchange conversation of a training stage."""
+    """(first question, doctor's answer to it) of every conversation of a training stage."""
     path = Path(train_data) / "train.jsonl"
     if not path.is_file():
         raise YardstickError(f"{path}: no training split to search for nearest cases")
     return [
-        (c.question, c.turns[1].text)
+        (c.turns[0].text, c.turns[1].text)
         for c in read_conversations(path)
         if c.meta.get("stage") == stage and len(c.turns) >= 2
     ]
