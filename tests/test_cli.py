@@ -46,5 +46,10 @@ def test_models_lists_the_default_model():
     out = subprocess.run(
         [sys.executable, "-m", "oncogpt", "models"], capture_output=True, text=True, check=True
     ).stdout
-    assert out.splitlines()[0].split()[:2] == ["NAME", "STATUS"]
-    assert any(line.startswith("default ") for line in out.splitlines())
+    assert out.splitlines()[0].split()[:4] == ["NAME", "BASE", "ADAPTER", "STATUS"]
+    default = next(line for line in out.splitlines() if line.startswith("default "))
+    assert default.split()[1] == "SmolLM2-135M-Instruct"  # the listing names the real base
+    from oncogpt.models import SHIPPED_ADAPTER
+
+    shipped = (SHIPPED_ADAPTER / "adapter_config.json").is_file()
+    assert ("oncogpt (shipped)" in default) == shipped

@@ -97,7 +97,7 @@ def test_yardsticks_are_scored_like_a_model(tiny_model_dir, data_file, tmp_path)
           "--train-data", str(train))  # fmt: skip
     answers = {r["idx"]: r["answer"] for r in _rows(tmp_path / "nearest")}
     assert [answers[i] for i in (0, 1, 2)] == ["Osimertinib.", "Get a CT.", "Ask about platelets."]
-    assert "perplexity" not in _rows(tmp_path / "nearest")[0]["metrics"]  # no model: nothing to score it under
+    assert "perplexity" not in _rows(tmp_path / "nearest")[0]["metrics"]  # no model to score
 
 
 def test_nearest_needs_training_data(tiny_model_dir, data_file, tmp_path):
