@@ -129,11 +129,13 @@ def _categorize(conv: Conversation, label: dict | None, stats: Stats) -> dict[st
         "category": result.category,
         "site": result.site,
     }
-    if label is not None:
+    if label is not None and label_source == "hand":
+        # the card's categorizer accuracy is against the hand labels of real questions only
         stats.label_agreement["category_total"] += 1
         stats.label_agreement["category_correct"] += label.get("category") == result.category
         stats.label_agreement["site_total"] += 1
         stats.label_agreement["site_correct"] += label.get("site") == result.site
+    if label is not None:
         meta.update({k: label[k] for k in ("category", "site", "red_flag") if k in label})
         meta["label_source"] = label_source
     return meta
