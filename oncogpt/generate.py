@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,30 +10,11 @@ from typing import Any
 
 from oncogpt.conversation import Conversation
 from oncogpt.prompts import Template, choose_template, fit_prompt, render_prompt
+from oncogpt.text import finished_sentences_end, trim_to_sentence
 
 
 class GenerationError(ValueError):
     """A request cannot be answered as given; the message says why."""
-
-
-# A sentence ends at . ! ? (or their CJK forms), perhaps closed by a quote or bracket, before
-# whitespace or the end. "e.g." and "5.5" rarely end an answer cut by the budget, and cutting
-# there still leaves only whole words.
-_SENTENCE_END = re.compile(r"[.!?。！？…][\"'”’)\]]*(?=\s|$)")
-
-
-def complete_sentences_end(text: str) -> int | None:
-    """Where the last complete sentence of `text` ends (None when there is none)."""
-    last = None
-    for match in _SENTENCE_END.finditer(text):
-        last = match.end()
-    return last
-
-
-def trim_to_sentence(text: str) -> str:
-    """`text` up to its last complete sentence; unchanged when it has none."""
-    end = complete_sentences_end(text)
-    return text[:end] if end else text
 
 
 @dataclasses.dataclass
@@ -208,7 +188,7 @@ class Engine:
                 if cut is not None:
                     text, natural_end = text[:cut], True
                     break
-                end = complete_sentences_end(text) if sampling.whole_sentences else len(text)
+                end = finished_sentences_end(text) if sampling.whole_sentences else len(text)
                 if end and end > shown:
                     yield text[shown:end]
                     shown = end
@@ -217,7 +197,7 @@ class Engine:
         finally:
             stop.set()  # a stop string, an error or a closed consumer: don't decode on
             pieces.close()
-        if natural_end or not complete_sentences_end(text):
+        if natural_end or not finished_sentences_end(text):
             yield text[shown:]  # ended by the model (or nothing complete to end at)
 
     def _hit_budget(self, text: str, sampling: SamplingConfig) -> bool:

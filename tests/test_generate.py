@@ -151,7 +151,7 @@ CUT = "Chemotherapy is given in cycles. Most side effects settle between them. N
     ],
 )
 def test_trim_to_sentence(text, expected):
-    from oncogpt.generate import trim_to_sentence
+    from oncogpt.text import trim_to_sentence
 
     assert trim_to_sentence(text) == expected
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from oncogpt.conversation import Conversation, ConversationError
 from oncogpt.data.categorize import CATEGORIES, SITES
+from oncogpt.text import split_sentences
 
 CORPUS_DIR = Path(__file__).resolve().parents[1] / "resources" / "corpus"
 CORPUS = "corpus"
@@ -71,7 +72,6 @@ _URGENT_LEAD = re.compile(
     r"right away|urgent|without delay|tonight|now)\b",
     re.IGNORECASE,
 )
-_FIRST_SENTENCE = re.compile(r"^.*?[.!?](\s|$)", re.DOTALL)
 
 
 def words(text: str) -> int:
@@ -108,11 +108,9 @@ def row_problems(row: object, where: str) -> list[str]:
     for i, turn in enumerate(conv.turns):
         if turn.role == "doctor" and not ANSWER_WORDS[0] <= words(turn.text) <= ANSWER_WORDS[1]:
             problems.append(f"{where}.turns[{i}]: {words(turn.text)} words, want {ANSWER_WORDS}")
-    if urgency == "emergency":
-        first = _FIRST_SENTENCE.match(conv.turns[-1].text.strip())
-        lead = first.group(0) if first else conv.turns[-1].text
-        if not _URGENT_LEAD.search(lead):
-            problems.append(f"{where}: an emergency answer must send to urgent care first")
+    lead = (split_sentences(conv.turns[-1].text) or [""])[0] if urgency == "emergency" else ""
+    if urgency == "emergency" and not _URGENT_LEAD.search(lead):
+        problems.append(f"{where}: an emergency answer must send to urgent care first")
     return problems
 
 

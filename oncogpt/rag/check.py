@@ -28,6 +28,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from oncogpt.text import BULLET as _BULLET
+from oncogpt.text import sentence_spans, split_sentences
+
 from .cite import HitLike, citation_markers, strip_markers
 
 Verdict = Literal["supported", "unsupported", "bad_citation", "uncited", "not_factual"]
@@ -55,65 +58,6 @@ def _words(text: str) -> list[str]:
 
 def _wordset(text: str) -> frozenset[str]:
     return frozenset(text.split())
-
-
-# --------------------------------------------------------------------------------------------
-# Sentences.
-
-_ABBREVIATIONS = _wordset(
-    "e.g i.e dr mr mrs ms vs approx fig no st etc al cf ca inc jr sr prof min max mt"
-)
-_END = re.compile(r"[.!?]+[\"')\]]*\s+")
-_LEADING_MARKERS = re.compile(r"(\s*\[\s*\d{1,3}(?:\s*[-–,;]\s*\d{1,3})*\s*\])+[.,;]?")
-_BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
-_REFERENCES = re.compile(r"^\s*(?:references|sources|reference check)\s*:", re.IGNORECASE)
-
-
-def _ends_sentence(text: str, end: int, nxt: int) -> bool:
-    """Whether the punctuation ending at `end` closes a sentence (not "e.g." or "12.5")."""
-    word = re.search(r"(\S+)$", text[:end].rstrip(".!?\"')]"))
-    if word and word.group(1).lower().strip("(") in _ABBREVIATIONS:
-        return False
-    return nxt >= len(text) or not text[nxt].islower()
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence; lines split too; markers after the period stay attached.
-
-    Stops at a "References:" line, which lists sources rather than stating anything.
-    """
-    spans: list[tuple[int, int]] = []
-    offset = 0
-    for line in text.splitlines(keepends=True):
-        if _REFERENCES.match(line):
-            break
-        start = offset
-        for match in _END.finditer(line):
-            if not _ends_sentence(line, match.start() + 1, match.end()):
-                continue
-            spans.append((start, offset + match.end()))
-            start = offset + match.end()
-        spans.append((start, offset + len(line)))
-        offset += len(line)
-    return _attach_markers(text, [s for s in spans if text[s[0] : s[1]].strip()])
-
-
-def _attach_markers(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Move "[1]" that opens a span (written after the period) onto the previous sentence."""
-    out: list[tuple[int, int]] = []
-    for start, end in spans:
-        lead = _LEADING_MARKERS.match(text, start, end)
-        same_line = out and not text[out[-1][0] : out[-1][1]].endswith("\n")
-        if lead and out and same_line:
-            out[-1] = (out[-1][0], lead.end())
-            start = lead.end()
-        if text[start:end].strip():
-            out.append((start, end))
-    return out
-
-
-def split_sentences(text: str) -> list[str]:
-    return [text[a:b].strip() for a, b in sentence_spans(text)]
 
 
 # --------------------------------------------------------------------------------------------
