@@ -14,28 +14,9 @@ NOTICE = "OncoGPT is a research model: not medical advice, not for clinical use.
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from oncogpt.config import ConfigError
-    from oncogpt.conversation import ConversationError
-    from oncogpt.data.readers import SourceError
-    from oncogpt.generate import GenerationError
-    from oncogpt.models import ModelError
-    from oncogpt.prompts import RenderError
-    from oncogpt.rag.kb import KBError
-    from oncogpt.train.data import DatasetError
-    from oncogpt.train.recipe import TrainError
+    from oncogpt.errors import OncoGPTError
 
-    return (
-        ConfigError,
-        ConversationError,
-        GenerationError,
-        ModelError,
-        RenderError,
-        SourceError,
-        KBError,
-        DatasetError,
-        TrainError,
-        OSError,
-    )
+    return (OncoGPTError, OSError)
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -19,10 +19,12 @@ from typing import Any, TypeVar
 
 import yaml
 
+from oncogpt.errors import OncoGPTError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(OncoGPTError, ValueError):
     """A config file or flag holds a value that cannot be used; the message names it."""
 
 

@@ -14,10 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from oncogpt.errors import OncoGPTError
+
 ROLES = ("patient", "doctor")
 
 
-class ConversationError(ValueError):
+class ConversationError(OncoGPTError, ValueError):
     """A conversation does not follow the schema; the message says where."""
 
 

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from oncogpt.conversation import Conversation
+from oncogpt.errors import OncoGPTError
 from oncogpt.prompts import Template, choose_template, fit_prompt, render_prompt
 from oncogpt.text import finished_sentences_end, trim_to_sentence
 
 
-class GenerationError(ValueError):
+class GenerationError(OncoGPTError, ValueError):
     """A request cannot be answered as given; the message says why."""
 
 

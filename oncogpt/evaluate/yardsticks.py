@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from oncogpt.conversation import read_conversations
+from oncogpt.errors import OncoGPTError
 
 YARDSTICKS = ("generic", "nearest")
 GENERIC_ANSWER = (
@@ -27,7 +28,7 @@ GENERIC_ANSWER = (
 )
 
 
-class YardstickError(ValueError):
+class YardstickError(OncoGPTError, ValueError):
     """A yardstick cannot be built (e.g. `nearest` without training data)."""
 
 

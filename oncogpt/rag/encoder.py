@@ -17,12 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from oncogpt.errors import OncoGPTError
+
 #: The model was trained with 256 word pieces; longer input only costs time.
 MAX_TOKENS = 256
 DIM = 384
 
 
-class EncoderError(RuntimeError):
+class EncoderError(OncoGPTError, RuntimeError):
     """The encoder model cannot be found or loaded; the message says what to install."""
 
 

@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from oncogpt.errors import OncoGPTError
+
 SCHEMA_VERSION = "1"
 #: Passages from plain text and long Markdown sections are merged/split to this many words.
 MIN_WORDS, MAX_WORDS = 120, 200
@@ -61,7 +63,7 @@ CREATE TABLE IF NOT EXISTS vectors (id TEXT PRIMARY KEY, blob BLOB NOT NULL);
 """
 
 
-class KBError(ValueError):
+class KBError(OncoGPTError, ValueError):
     """Malformed input or an unusable KB file; the message names the file (and line)."""
 
 

@@ -11,12 +11,13 @@ from typing import Any
 import torch
 
 from oncogpt.conversation import Conversation, read_conversations
+from oncogpt.errors import OncoGPTError
 from oncogpt.prompts import Template, fit_conversation
 
 IGNORE = -100
 
 
-class DatasetError(ValueError):
+class DatasetError(OncoGPTError, ValueError):
     """The data folder is not a usable dataset; the message names it."""
 
 

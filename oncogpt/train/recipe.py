@@ -23,6 +23,7 @@ import torch
 
 from oncogpt import __version__
 from oncogpt.config import save_yaml
+from oncogpt.errors import OncoGPTError
 from oncogpt.train.config import StageConfig, TrainConfig
 from oncogpt.train.data import (
     ConversationDataset,
@@ -34,7 +35,7 @@ from oncogpt.train.data import (
 COMPLETE = ".complete"
 
 
-class TrainError(RuntimeError):
+class TrainError(OncoGPTError, RuntimeError):
     """Training cannot start or go on; the message says why and what to do."""
 
 
