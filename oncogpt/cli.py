@@ -169,6 +169,14 @@ def cmd_eval_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_rules(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from oncogpt.evaluate.rules import run_rules
+
+    return run_rules(Path(args.data_dir), Path(args.built))
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "models": (cmd_models, "list the models that can be used, with size and context length"),
     "ask": (cmd_ask, "answer one question with a model"),
@@ -179,6 +187,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "train": (cmd_train, "fine-tune with LoRA, stage by stage"),
     "eval": (cmd_eval, "answer held-out questions and score them (resumable)"),
     "eval-compare": (cmd_eval_compare, "compare eval runs: report.md with CIs and plots"),
+    "eval-rules": (cmd_eval_rules, "measure the triage and the categorizer on the public labels"),
 }
 
 
@@ -229,6 +238,13 @@ def _configure_eval_compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="report folder")
 
 
+def _configure_eval_rules(p: argparse.ArgumentParser) -> None:
+    from oncogpt.evaluate.rules import DATA_DIR
+
+    p.add_argument("--data-dir", default=str(DATA_DIR), help="the shared data folder")
+    p.add_argument("--built", default="data/built", help="built dataset (its test split)")
+
+
 def _configure_kb_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", nargs="+", required=True, help="files or folders to index")
     p.add_argument("--out", required=True, help="the knowledge base file (SQLite)")
@@ -269,6 +285,7 @@ CONFIGURE: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "eval": _with_config(EVAL_CONFIG),
     "kb build": _configure_kb_build,
     "eval-compare": _configure_eval_compare,
+    "eval-rules": _configure_eval_rules,
     "serve": _configure_serve,
     "chat": _configure_chat,
     "ask": _configure_ask,
@@ -277,8 +294,8 @@ CONFIGURE: dict[str, Callable[[argparse.ArgumentParser], None]] = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:2] == ["eval", "compare"]:
-        argv = ["eval-compare", *argv[2:]]
+    if argv[:2] in (["eval", "compare"], ["eval", "rules"]):
+        argv = [f"eval-{argv[1]}", *argv[2:]]
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -148,22 +148,23 @@ class Engine:
         disclaimer: bool = False,
         stop: threading.Event | None = None,
     ) -> Iterator[str]:
-        """The answer with the safety layer every front end gets: an urgent-care instruction
-        first for red flags (whatever the model says), a crisis answer instead of the model's
-        for requests to harm, and the research-only disclaimer when asked (once a conversation).
+        """The answer with the safety layer every front end gets (`oncogpt.safety`'s one
+        policy): the graded urgent-care or contact-today message first, whatever the model
+        says; a crisis answer instead of the model's for requests to harm; and the research-only
+        disclaimer last when asked (once a conversation).
         """
-        from oncogpt.safety import CRISIS_MESSAGE, DISCLAIMER, URGENT_CARE_MESSAGE, assess
+        from oncogpt.safety import assess
 
         self.prompt_ids(conv, (sampling or SamplingConfig()).max_new_tokens)  # validate first
-        assessment = assess(conv.question)
-        if assessment.harm:
-            yield CRISIS_MESSAGE
+        frame = assess(conv.question).frame(disclaimer)
+        if frame.replacement is not None:
+            yield frame.replacement
             return
-        if assessment.red_flag:
-            yield URGENT_CARE_MESSAGE + "\n\n"
+        if frame.prefix:
+            yield frame.prefix
         yield from self.stream(conv, sampling, stop)
-        if disclaimer:
-            yield "\n\n" + DISCLAIMER
+        if frame.suffix:
+            yield frame.suffix
 
     def stream(
         self,
@@ -273,7 +274,7 @@ class Engine:
         self, convs: list[Conversation], sampling: SamplingConfig | None = None
     ) -> list[str]:
         """Answer many conversations at once (left-padded batches), with the safety layer."""
-        from oncogpt.safety import CRISIS_MESSAGE, URGENT_CARE_MESSAGE, assess
+        from oncogpt.safety import apply_safety, assess
 
         sampling = sampling or SamplingConfig()
         prompts = [self.prompt_ids(c, sampling.max_new_tokens) for c in convs]
@@ -293,10 +294,7 @@ class Engine:
                 sampling.whole_sentences and eos not in ids and len(ids) >= sampling.max_new_tokens
             ):
                 text = trim_to_sentence(text)
-            text = text.strip()
-            a = assess(conv.question)
-            answers.append(CRISIS_MESSAGE if a.harm else (
-                f"{URGENT_CARE_MESSAGE}\n\n{text}" if a.red_flag else text))  # fmt: skip
+            answers.append(apply_safety(text, assess(conv.question)))
         return answers
 
     def _plain_batch(self, prompts: list[list[int]], sampling: SamplingConfig) -> list[Any]:

@@ -6,6 +6,8 @@ Plain text helpers with no imports from the rest of OncoGPT, so that any stage m
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 _ABBREVIATION_WORDS = "e.g i.e dr mr mrs ms vs approx fig no st etc al cf ca inc jr sr prof min max"
 _ABBREVIATION_WORDS += " mt"
@@ -80,3 +82,95 @@ def trim_to_sentence(text: str) -> str:
     """`text` up to its last finished sentence; unchanged when it has none."""
     end = finished_sentences_end(text)
     return text[:end] if end else text
+
+
+# --------------------------------------------------------------------------------------------
+# Normalised text and fast regex matching, shared by the safety rules and the categorizer
+# --------------------------------------------------------------------------------------------
+
+_SPACES_RX = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """Lower-case, unify quotes and whitespace so the lexicons stay simple."""
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u00a0", " ")
+    # Hyphens become spaces so "non-small-cell" and "non small cell" are one lexicon entry.
+    text = text.replace("-", " ").replace("\u2010", " ").replace("\u2013", " ")
+    return _SPACES_RX.sub(" ", text.lower()).strip()
+
+
+def lead(heads: str, tail: str) -> str:
+    """``lead("a|b", " x")`` = ``"a x|b x"``. Alternatives that each start with a literal let
+    Python's regex engine skip ahead fast; a leading group, ``\\b`` or lookbehind is ~5x slower,
+    so word-start checks are written as a lookbehind *after* the literal."""
+    return "|".join(head + tail for head in heads.split("|"))
+
+
+_REGEX_META = frozenset("\\()[].?*+{}^$|")
+
+
+def _top_level_branches(pattern: str) -> list[str]:
+    """Split ``pattern`` at the ``|`` that are outside groups and character classes."""
+    branches, depth, in_class, escaped, start = [], 0, False, False, 0
+    for i, ch in enumerate(pattern):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            branches.append(pattern[start:i])
+            start = i + 1
+    branches.append(pattern[start:])
+    return branches
+
+
+def literal_triggers(pattern: str) -> tuple[str, ...] | None:
+    """Substrings of which every match of ``pattern`` contains one: the literal start of each
+    top-level alternative. None when an alternative does not start with a literal (no gate)."""
+    triggers = []
+    for branch in _top_level_branches(pattern):
+        run = ""
+        for ch in branch:
+            if ch in _REGEX_META:
+                break
+            run += ch
+        if run and len(branch) > len(run) and branch[len(run)] in "?*{":
+            run = run[:-1]  # the last literal is optional ("tumou?r")
+        if not run:
+            return None
+        triggers.append(run)
+    return tuple(dict.fromkeys(triggers))
+
+
+@dataclass(frozen=True)
+class GatedPattern:
+    """A compiled regex with a cheap substring pre-check.
+
+    Python's ``re`` scans long alternations slowly (several microseconds per pattern and
+    text); ``str.__contains__`` on the literal starts is ~20x faster and rules out most
+    patterns for a given text, which keeps the classifiers under 1 ms per text.
+    """
+
+    rx: re.Pattern[str]
+    triggers: tuple[str, ...] | None
+
+    @classmethod
+    def compile(cls, pattern: str) -> GatedPattern:
+        return cls(re.compile(pattern), literal_triggers(pattern))
+
+    def may_match(self, text: str) -> bool:
+        return self.triggers is None or any(t in text for t in self.triggers)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        return self.rx.finditer(text) if self.may_match(text) else iter(())
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self.rx.search(text) if self.may_match(text) else None

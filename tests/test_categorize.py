@@ -13,25 +13,25 @@ from oncogpt.data.categorize import (
     CATEGORIES,
     SITES,
     Categorization,
-    GatedPattern,
     categorize,
-    literal_triggers,
 )
+from oncogpt.evaluate import rules as ev
+from oncogpt.text import GatedPattern, literal_triggers, normalize
 
 DATA_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
 def _require_data() -> None:
-    if not (DATA_DIR / cat.QA_FILE).exists() or not (DATA_DIR / cat.LABELS_FILE).exists():
+    if not (DATA_DIR / ev.QA_FILE).exists() or not (DATA_DIR / ev.LABELS_FILE).exists():
         pytest.skip(f"labelled OncoGPT data not found in {DATA_DIR}")
 
 
 @pytest.fixture(scope="module")
 def evaluation() -> dict[str, float]:
     _require_data()
-    if not (DATA_DIR / cat.GENERAL_FILE).exists():
+    if not (DATA_DIR / ev.GENERAL_FILE).exists():
         pytest.skip(f"general-medicine data not found in {DATA_DIR}")
-    return cat.evaluate(DATA_DIR)
+    return ev.evaluate_categorizer(DATA_DIR)
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,7 +210,7 @@ def test_every_cue_and_lexicon_pattern_is_gated() -> None:
 
 
 def test_gate_never_hides_a_match_on_own_texts() -> None:
-    texts = [cat._normalize(q) for q, _ in SITE_CASES + CATEGORY_CASES + ONCOLOGY_CASES]
+    texts = [normalize(q) for q, _ in SITE_CASES + CATEGORY_CASES + ONCOLOGY_CASES]
     for pattern, _ in cat._ONCOLOGY_RX + cat._RESEARCH_RX + cat._THERAPEUTIC_RX:
         for text in texts:
             assert bool(pattern.search(text)) == bool(pattern.rx.search(text)), pattern.rx.pattern
@@ -255,7 +255,7 @@ def test_oncology_rates_on_real_data(evaluation: dict[str, float]) -> None:
 @pytest.mark.integration
 def test_speed_on_real_data() -> None:
     _require_data()
-    pairs = [(it["question"], it["output"]) for it, _ in cat.load_labeled(DATA_DIR)]
+    pairs = [(it["question"], it["output"]) for it, _ in ev.load_labeled(DATA_DIR)]
     best = min(_cpu_seconds(pairs) for _ in range(3))
     assert best / len(pairs) < 1e-3  # well under 1 ms per conversation (measured ~0.5 ms)
 
@@ -270,7 +270,7 @@ def _cpu_seconds(pairs: list[tuple[str, str]]) -> float:
 @pytest.mark.integration
 def test_gate_never_hides_a_match_on_real_data() -> None:
     _require_data()
-    texts = [cat._normalize(it["question"]) for it, _ in cat.load_labeled(DATA_DIR)]
+    texts = [normalize(it["question"]) for it, _ in ev.load_labeled(DATA_DIR)]
     for pattern, _ in cat._ONCOLOGY_RX + cat._RESEARCH_RX + cat._THERAPEUTIC_RX:
         gated = [bool(pattern.search(t)) for t in texts]
         assert gated == [bool(pattern.rx.search(t)) for t in texts], pattern.rx.pattern
@@ -279,14 +279,14 @@ def test_gate_never_hides_a_match_on_real_data() -> None:
 @pytest.mark.integration
 def test_labels_are_aligned_and_split_is_even_odd() -> None:
     _require_data()
-    rows = cat.load_labeled(DATA_DIR)
+    rows = ev.load_labeled(DATA_DIR)
     assert len(rows) == 500
-    assert cat.split_of(0) == "dev" and cat.split_of(1) == "heldout"
+    assert ev.split_of(0) == "dev" and ev.split_of(1) == "heldout"
     assert {lab["site"] for _, lab in rows} <= set(SITES)
     assert {lab["category"] for _, lab in rows} == set(CATEGORIES)
 
 
 def test_accuracy_helper() -> None:
-    assert cat.accuracy([("a", "a"), ("a", "b")]) == (0.5, 2)
-    value, n = cat.accuracy([])
+    assert ev.accuracy([("a", "a"), ("a", "b")]) == (0.5, 2)
+    value, n = ev.accuracy([])
     assert n == 0 and value != value  # nan

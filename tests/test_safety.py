@@ -9,14 +9,16 @@ from pathlib import Path
 import pytest
 
 from oncogpt import safety
+from oncogpt.evaluate import rules as ev
 from oncogpt.safety import (
     CRISIS_MESSAGE,
     DISCLAIMER,
     URGENT_CARE_MESSAGE,
-    SafetyAssessment,
     apply_safety,
     assess,
+    rules,
 )
+from oncogpt.text import normalize
 
 DATA_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 QA_FILE = DATA_DIR / "oncogpt_qa_public.json"
@@ -132,9 +134,9 @@ def test_table_is_balanced_and_covers_every_rule() -> None:
 
 
 def test_every_reason_name_is_unique_and_every_rule_is_gated() -> None:
-    reasons = [rule.reason for rule in safety.RED_FLAG_RULES]
+    reasons = [rule.reason for rule in rules.RED_FLAG_RULES]
     assert len(reasons) == len(set(reasons))
-    assert all(rule.rx.triggers for rule in safety._RULES)
+    assert all(rule.rx.triggers for rule in rules._RULES)
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,13 +207,14 @@ def test_harm_wins_over_red_flag() -> None:
 
 def test_no_flag_leaves_answer_unchanged() -> None:
     assessment = assess("Lung adenocarcinoma, which targeted drug is best?")
-    assert assessment == SafetyAssessment(red_flag=False, red_flag_reasons=(), harm=None)
+    assert assessment.urgency == "none" and not assessment.red_flag
+    assert assessment.reasons == () and assessment.harm is None
     assert apply_safety(ANSWER, assessment) == ANSWER
 
 
 def test_assessment_is_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
-        assess("hello").red_flag = True  # type: ignore[misc]
+        assess("hello").urgency = "emergency"  # type: ignore[misc]
 
 
 def test_messages_say_what_they_must() -> None:
@@ -232,13 +235,13 @@ def test_messages_say_what_they_must() -> None:
 
 
 @pytest.fixture(scope="module")
-def scores() -> dict[str, safety.BinaryScores]:
+def scores() -> dict[str, ev.BinaryScores]:
     _require_data()
-    return safety.evaluate(DATA_DIR)
+    return {split: s["rules"] for split, s in ev.evaluate_triage(DATA_DIR).items()}
 
 
 @pytest.mark.integration
-def test_red_flag_recall_precision_on_real_data(scores: dict[str, safety.BinaryScores]) -> None:
+def test_red_flag_recall_precision_on_real_data(scores: dict[str, ev.BinaryScores]) -> None:
     # measured: dev R 0.935 P 0.652; held-out R 0.725 P 0.460; all R 0.837 P 0.558
     assert scores["dev"].recall >= 0.9 and scores["dev"].precision >= 0.6
     assert scores["heldout"].recall >= 0.65 and scores["heldout"].precision >= 0.4
@@ -249,7 +252,7 @@ def test_red_flag_recall_precision_on_real_data(scores: dict[str, safety.BinaryS
 @pytest.mark.integration
 def test_no_harm_on_real_questions() -> None:
     _require_data()
-    from oncogpt.data.categorize import load_general, load_labeled
+    from oncogpt.evaluate.rules import load_general, load_labeled
 
     assert not any(assess(it["question"]).harm for it, _ in load_labeled(DATA_DIR))
     if GENERAL_FILE.exists():
@@ -260,13 +263,13 @@ def test_no_harm_on_real_questions() -> None:
 @pytest.mark.integration
 def test_speed_and_gates_on_real_data() -> None:
     _require_data()
-    from oncogpt.data.categorize import load_labeled
+    from oncogpt.evaluate.rules import load_labeled
 
     questions = [it["question"] for it, _ in load_labeled(DATA_DIR)]
     best = min(_cpu_seconds(questions) for _ in range(3))
     assert best / len(questions) < 1e-3  # measured ~0.2 ms per message
-    texts = [safety._normalize(q) for q in questions]
-    for rule in safety._RULES:  # the substring gate never hides a match
+    texts = [normalize(q) for q in questions]
+    for rule in rules._RULES:  # the substring gate never hides a match
         assert [bool(rule.rx.search(t)) for t in texts] == [
             bool(rule.rx.rx.search(t)) for t in texts
         ], rule.reason
@@ -280,6 +283,70 @@ def _cpu_seconds(questions: list[str]) -> float:
 
 
 def test_binary_scores() -> None:
-    s = safety.binary_scores([(True, True), (True, False), (False, True), (False, False)])
+    s = ev.binary_scores([(True, True), (True, False), (False, True), (False, False)])
     assert (s.tp, s.fp, s.fn, s.tn) == (1, 1, 1, 1)
     assert s.recall == 0.5 and s.precision == 0.5 and s.f1 == 0.5
+
+
+# --------------------------------------------------------------------------------------------
+# Grades, the learned triage and the one policy
+# --------------------------------------------------------------------------------------------
+
+POLICY_CASES = [
+    # (urgency, harm, disclaimer, expected prefix, expected suffix, replaced)
+    ("emergency", None, False, URGENT_CARE_MESSAGE + "\n\n", "", False),
+    ("today", None, False, safety.TODAY_MESSAGE + "\n\n", "", False),
+    ("none", None, False, "", "", False),
+    ("none", None, True, "", "\n\n" + DISCLAIMER, False),
+    ("emergency", "self", True, "", "", True),
+]
+
+
+@pytest.mark.parametrize("urgency,harm,disclaimer,prefix,suffix,replaced", POLICY_CASES)
+def test_safety_frame(urgency, harm, disclaimer, prefix, suffix, replaced) -> None:
+    frame = safety.safety_frame(urgency, harm, disclaimer)
+    assert (frame.replacement == CRISIS_MESSAGE) is replaced
+    if not replaced:
+        assert (frame.prefix, frame.suffix) == (prefix, suffix)
+        assert frame.wrap(ANSWER) == prefix + ANSWER + suffix
+        assert frame.wrap(frame.wrap(ANSWER)) == frame.wrap(ANSWER)  # never twice
+        assert frame.protected_chars == len(prefix)
+    else:
+        assert frame.wrap(ANSWER) == CRISIS_MESSAGE
+        assert frame.protected_chars == len(CRISIS_MESSAGE)
+
+
+def test_grade_messages_differ_and_say_what_to_do() -> None:
+    today = safety.TODAY_MESSAGE.lower()
+    assert "today" in today and "care team" in today and "emergency number" in today
+    assert "38" in today and "urgent care now" not in today
+    assert len(safety.TODAY_MESSAGE) < 400
+
+
+def test_rules_only_mode(monkeypatch) -> None:
+    monkeypatch.setenv("ONCOGPT_TRIAGE", "rules")
+    assessment = assess("My dad on chemo has had diarrhea six times today and feels weak.")
+    assert assessment.learned is None
+
+
+LEARNED_CASES = [
+    # paraphrases the rules do not name; the learned triage raises the grade
+    ("My father has lung cancer and since last night he has to sit up in a chair to sleep, "
+     "lying back he feels he is drowning.", "emergency"),
+    ("On capecitabine, I have had watery diarrhoea five times since this morning.", "today"),
+    ("What foods are good to eat during chemotherapy?", "none"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("message,urgency", LEARNED_CASES)
+def test_learned_triage_grades(message: str, urgency: str) -> None:
+    from oncogpt.safety.triage import HEAD_FILE
+
+    if not HEAD_FILE.is_file():
+        pytest.skip(f"{HEAD_FILE} is not built")
+    assessment = assess(message)
+    assert assessment.urgency == urgency, assessment
+    if urgency != "none":
+        assert (
+            any(r.startswith("learned_") for r in assessment.reasons) or assessment.red_flag_reasons
+        )

@@ -12,21 +12,17 @@ The lexicons are written for the phrasing of the OncoGPT data: machine-translate
 consultations ("lung adenocarcinoma", "cardia", "turned into lung") and HealthCareMagic-style
 English questions. Research use only, never clinical use.
 
-``python -m oncogpt.data.categorize --eval`` measures the classifiers on ``../shared/data``.
+``oncogpt eval rules`` measures them on the public labels' held-out half.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
 import re
-import time
 from bisect import bisect_right
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+
+from oncogpt.text import GatedPattern, lead, normalize
 
 SITES: tuple[str, ...] = (
     "lung",
@@ -55,85 +51,10 @@ SITES: tuple[str, ...] = (
 )
 CATEGORIES: tuple[str, ...] = ("research", "therapeutic")
 
-# Repository root is parents[2] of oncogpt/data/categorize.py; the shared data sits beside it.
-DATA_DIR: Path = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-QA_FILE = "oncogpt_qa_public.json"
-LABELS_FILE = "oncogpt_qa_public.labels.jsonl"
-GENERAL_FILE = "genmedgpt5k.json"
 
 # --------------------------------------------------------------------------------------------
 # Fast regex matching
 # --------------------------------------------------------------------------------------------
-
-_REGEX_META = frozenset("\\()[].?*+{}^$|")
-
-
-def _top_level_branches(pattern: str) -> list[str]:
-    """Split ``pattern`` at the ``|`` that are outside groups and character classes."""
-    branches, depth, in_class, escaped, start = [], 0, False, False, 0
-    for i, ch in enumerate(pattern):
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            branches.append(pattern[start:i])
-            start = i + 1
-    branches.append(pattern[start:])
-    return branches
-
-
-def literal_triggers(pattern: str) -> tuple[str, ...] | None:
-    """Substrings of which every match of ``pattern`` contains one: the literal start of each
-    top-level alternative. None when an alternative does not start with a literal (no gate)."""
-    triggers = []
-    for branch in _top_level_branches(pattern):
-        run = ""
-        for ch in branch:
-            if ch in _REGEX_META:
-                break
-            run += ch
-        if run and len(branch) > len(run) and branch[len(run)] in "?*{":
-            run = run[:-1]  # the last literal is optional ("tumou?r")
-        if not run:
-            return None
-        triggers.append(run)
-    return tuple(dict.fromkeys(triggers))
-
-
-@dataclass(frozen=True)
-class GatedPattern:
-    """A compiled regex with a cheap substring pre-check.
-
-    Python's ``re`` scans long alternations slowly (several microseconds per pattern and
-    text); ``str.__contains__`` on the literal starts is ~20x faster and rules out most
-    patterns for a given text, which keeps the classifiers under 1 ms per text.
-    """
-
-    rx: re.Pattern[str]
-    triggers: tuple[str, ...] | None
-
-    @classmethod
-    def compile(cls, pattern: str) -> GatedPattern:
-        return cls(re.compile(pattern), literal_triggers(pattern))
-
-    def may_match(self, text: str) -> bool:
-        return self.triggers is None or any(t in text for t in self.triggers)
-
-    def finditer(self, text: str) -> Iterator[re.Match[str]]:
-        return self.rx.finditer(text) if self.may_match(text) else iter(())
-
-    def search(self, text: str) -> re.Match[str] | None:
-        return self.rx.search(text) if self.may_match(text) else None
-
 
 # --------------------------------------------------------------------------------------------
 # Oncology relevance
@@ -169,17 +90,6 @@ _ONCOLOGY_RX: tuple[tuple[GatedPattern, float], ...] = tuple(
 _MAX_HITS_PER_PATTERN = 3
 
 
-_SPACES_RX = re.compile(r"\s+")
-
-
-def _normalize(text: str) -> str:
-    """Lower-case, unify quotes and whitespace so the lexicons stay simple."""
-    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u00a0", " ")
-    # Hyphens become spaces so "non-small-cell" and "non small cell" are one lexicon entry.
-    text = text.replace("-", " ").replace("\u2010", " ").replace("\u2013", " ")
-    return _SPACES_RX.sub(" ", text.lower()).strip()
-
-
 def oncology_raw_score(text: str) -> float:
     """Weighted count of cancer lexicon hits in already normalised ``text``."""
     total = 0.0
@@ -200,12 +110,6 @@ def _oncology_score(question: str, answer: str) -> float:
 _SUBJ = r"(?:i|he|she|we|they|it|you|my \w+|the patient|patients?|this|that)"
 
 
-def _lead(heads: str, tail: str) -> str:
-    """``_lead("a|b", " x")`` = ``"a x|b x"``: alternatives that each start with a literal let
-    Python's regex engine skip ahead quickly (a leading group or ``\\b`` is ~5x slower)."""
-    return "|".join(head + tail for head in heads.split("|"))
-
-
 # Research cues: prognosis, diagnosis, interpretation of results, causes.
 RESEARCH_CUES: dict[str, float] = {
     # prognosis
@@ -216,21 +120,21 @@ RESEARCH_CUES: dict[str, float] = {
     r"possibility of (?:a )?cure|chance of (?:a )?(?:cure|survival|recovery)|cure possible": 3.0,
     r"incurable|turnaround|full recovery|fully recover|how hopeful|any hope\b": 2.0,
     # diagnosis / is it cancer / staging
-    _lead(
+    lead(
         "is|was|are",
         r" (?:it|this|that|these|they|[\d.*x]+ ?(?:cm|mm)?) (?:a |an )?(?:\w+ )?"
         r"(?:cancer|cancerous|tumou?r|malignant|benign|disease)",
     ): 3.0,
-    _lead(
+    lead(
         "could|can|may|might|will",
         r" (?:it|this|that|these|they)(?: \w+)? (?:be|mean|indicate|become)",
     ): 3.0,
-    _lead(
+    lead(
         "is|are",
         r" (?:this|that|these|the|my|his|her) (?:lump|nodule|mass|shadow|spot|growth|cyst|lesion)"
         r"s?(?: \w+){0,4} (?:a |an )?(?:cancer|cancerous|malignant|benign|tumou?r)",
     ): 3.0,
-    _lead(
+    lead(
         "do|does|did",
         rf" {_SUBJ} (?:\w+ ){{0,2}}(?:have|has) (?:\w+ ){{0,3}}"
         r"(?:cancer|tumou?r|leuka?emia)",
@@ -241,9 +145,9 @@ RESEARCH_CUES: dict[str, float] = {
     r"benign or (?:malignant|not)|malignant or benign|"
     r"is (?:it|this) (?:serious|dangerous|rare)": 2.0,
     r"what stage|which (?:stage|period)|"
-    + _lead("in the|at the", r" (?:late|advanced|early|terminal) stage\?"): 2.0,
-    _lead("has|have|did", r" (?:it|the cancer|the tumou?r) (?:spread|metasta\w*|transferred)"): 2.0,
-    _lead(
+    + lead("in the|at the", r" (?:late|advanced|early|terminal) stage\?"): 2.0,
+    lead("has|have|did", r" (?:it|the cancer|the tumou?r) (?:spread|metasta\w*|transferred)"): 2.0,
+    lead(
         "is|has", r" (?:it|this|that) (?:a |an |been )?(?:metasta\w*|recurrence|relapse|spread)"
     ): 2.0,
     r"cause (?:\w+ )?(?:to )?(?:relapse|recur\w*|cancer)|easy to (?:relapse|recur)": 2.0,
@@ -252,23 +156,23 @@ RESEARCH_CUES: dict[str, float] = {
     r"what is the situation|come back|came back": 2.0,
     r"what (?:does|do) (?:this|these|it|that|the \w+) (?:mean|indicate)|"
     r"what (?:it|this) (?:is|might be|may be|could be)": 2.0,
-    _lead("do|does", r" (?:this|these|it)(?: \w+)? (?:indicate|mean|show)")
+    lead("do|does", r" (?:this|these|it)(?: \w+)? (?:indicate|mean|show)")
     + r"|related to|is (?:it|this) related|any problems?|anything to worry|worry about": 2.0,
-    _lead("connection|relation|relationship|link|linked", r" (?:between|with|to)"): 1.5,
+    lead("connection|relation|relationship|link|linked", r" (?:between|with|to)"): 1.5,
     r"getting (?:better|worse)|get (?:better|worse)|"
     r"is (?:it|the condition) (?:better|improving)": 2.0,
     r"what happened|is (?:this|that|it) (?:true|possible|normal)|what to expect|accurate": 1.5,
     r"effect (?:\w+ ){0,4}(?:is|was) not|drug resistance|resistant|signs? of": 1.5,
     # worry about having cancer, work-up (tests are part of understanding the disease)
-    _lead(
+    lead(
         "worried|worry|scared|afraid|concerned|paranoid|fear",
         r"\w* (?:\w+ ){0,6}(?:cancer|malignan\w*|tumou?r)",
     )
     + "|"
-    + _lead("if|whether", r" (?:\w+ ){0,4}(?:cancer|malignant)\b"): 2.0,
-    _lead("other|more|further|any|genetic", r" (?:tests?|testing|examinations?|checks?)")
+    + lead("if|whether", r" (?:\w+ ){0,4}(?:cancer|malignant)\b"): 2.0,
+    lead("other|more|further|any|genetic", r" (?:tests?|testing|examinations?|checks?)")
     + "|tested for|screening|"
-    + _lead("high|what|any", r" (?:possibility|probability|likelihood)\b"): 2.0,
+    + lead("high|what|any", r" (?:possibility|probability|likelihood)\b"): 2.0,
 }
 
 # Therapeutic cues: treatment choice, drugs, dose, side effects, symptom relief, daily care.
@@ -279,16 +183,16 @@ THERAPEUTIC_CUES: dict[str, float] = {
     r"prolong|proceed|prescribe|take)": 3.0,
     r"what (?:should|can|could|shall) (?:i|we|he|she|they|our \w+) do|what to do|next step": 3.0,
     r"is there any (?:\w+ ){0,3}(?:way|method|medicine|drug|treatment|solution|option)": 3.0,
-    _lead(
+    lead(
         "any|other|better|good", r" (?:\w+ )?(?:treatments?|methods|options?|solutions?|ways?)\b"
     ): 2.0,
-    _lead(
+    lead(
         "can|could|should|may|must",
         r" (?:i|he|she|we|they|my \w+|the patient) (?:still )?"
         r"(?:take|use|eat|have|do|stop|continue|change|undergo|inject|try|drink|go|get)\b",
     ): 2.5,
     # ... but not "do I need other tests", which is work-up (research)
-    _lead(
+    lead(
         "do i|does he|does she|do we|do they|does it|is it necessary|need to take|need to use|"
         "need to do|need to have",
         r"(?: need)?(?! (?:to )?(?:do |have |be )?(?:\w+ )?"
@@ -302,7 +206,7 @@ THERAPEUTIC_CUES: dict[str, float] = {
     r"recommend|suggestion|advice|advise|prescri|dose\b|dosage|regimen|plan\b|scheme": 1.5,
     r"traditional chinese medicine|chinese medicine|tcm\b|herbal|decoction|conditioning": 1.0,
     r"can (?:\w+ ){1,3}cure|cured (?:by|with)|"
-    + _lead("is|are", r" (?:\w+ ){0,2}(?:effective|useful|meaningful|feasible|suitable)"): 1.5,
+    + lead("is|are", r" (?:\w+ ){0,2}(?:effective|useful|meaningful|feasible|suitable)"): 1.5,
     r"what (?:is|are) the effect|how effective|what (?:is|are) the advantages?": 1.5,
     r"diet|nutrition|eat\b|care for|nursing|pay attention|hospital(?:ized|isation)?\b": 0.7,
     r"treat|therapy|medicine|drugs?\b|surgery|operation|chemotherapy|radiotherapy": 0.5,
@@ -669,7 +573,7 @@ class Categorization:
 
 def categorize(question: str, answer: str = "") -> Categorization:
     """Categorise one conversation (patient question and optional doctor answer)."""
-    q, a = _normalize(question), _normalize(answer)
+    q, a = normalize(question), normalize(answer)
     onco = _oncology_score(q, a)
     cat_scores = category_scores(q)
     s_scores = site_scores(q, a)
@@ -682,107 +586,3 @@ def categorize(question: str, answer: str = "") -> Categorization:
         site=_decide_site(s_scores),
         scores=scores,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Evaluation on the shared labelled data (``python -m oncogpt.data.categorize --eval``)
-# --------------------------------------------------------------------------------------------
-
-
-def load_labeled(data_dir: Path = DATA_DIR) -> list[tuple[dict, dict]]:
-    """(item, label) pairs of the public OncoGPT QA set; labels are in the same order."""
-    items = json.loads((data_dir / QA_FILE).read_text(encoding="utf-8"))
-    with (data_dir / LABELS_FILE).open(encoding="utf-8") as fh:
-        labels = [json.loads(line) for line in fh if line.strip()]
-    if len(items) != len(labels) or any(lab["idx"] != i for i, lab in enumerate(labels)):
-        raise ValueError("items and labels are not aligned")
-    return list(zip(items, labels, strict=True))
-
-
-def load_general(data_dir: Path = DATA_DIR) -> list[dict]:
-    """General-medicine dialogues (GenMedGPT-5k), Alpaca format with ``input``/``output``."""
-    return json.loads((data_dir / GENERAL_FILE).read_text(encoding="utf-8"))
-
-
-def split_of(idx: int) -> str:
-    """Development split is the even indices; odd indices are held out."""
-    return "dev" if idx % 2 == 0 else "heldout"
-
-
-def accuracy(pairs: Iterable[tuple[str, str]]) -> tuple[float, int]:
-    """(accuracy, n) of (predicted, gold) pairs; accuracy is nan on an empty input."""
-    pairs = list(pairs)
-    if not pairs:
-        return math.nan, 0
-    return sum(p == g for p, g in pairs) / len(pairs), len(pairs)
-
-
-def predict_labeled(data_dir: Path = DATA_DIR) -> list[tuple[dict, Categorization]]:
-    """(label, prediction) for every labelled item (question and doctor answer)."""
-    return [
-        (label, categorize(item["question"], item["output"]))
-        for item, label in load_labeled(data_dir)
-    ]
-
-
-def evaluate(data_dir: Path = DATA_DIR) -> dict[str, float]:
-    """Accuracy (category, site) per split, oncology rates on both corpora, and speed."""
-    # CPU time (not wall time) so that a busy shared machine does not distort the figure;
-    # it includes reading the JSON files (~10 ms in all).
-    start = time.process_time()
-    rows = predict_labeled(data_dir)
-    out: dict[str, float] = {
-        "cpu_ms_per_conversation": 1000 * (time.process_time() - start) / len(rows)
-    }
-    for split in ("dev", "heldout", "all"):
-        sel = [(lab, p) for lab, p in rows if split in ("all", split_of(lab["idx"]))]
-        out[f"category_{split}"] = accuracy((p.category, lab["category"]) for lab, p in sel)[0]
-        clear = [(p.category, lab["category"]) for lab, p in sel if lab["confidence"] == "clear"]
-        out[f"category_clear_{split}"] = accuracy(clear)[0]
-        out[f"site_{split}"] = accuracy((p.site, lab["site"]) for lab, p in sel)[0]
-    out["oncology_rate_oncology"] = sum(p.oncology for _, p in rows) / len(rows)
-    general = load_general(data_dir)
-    hits = sum(categorize(g["input"], g["output"]).oncology for g in general)
-    out["oncology_rate_general"] = hits / len(general)
-    return out
-
-
-def confusion(pairs: Iterable[tuple[str, str]]) -> Counter:
-    """Counter of (gold, predicted) from (predicted, gold) pairs."""
-    return Counter((g, p) for p, g in pairs)
-
-
-def _print_confusion(title: str, pairs: list[tuple[str, str]], labels: Sequence[str]) -> None:
-    table = confusion(pairs)
-    used = [lab for lab in labels if any(lab in key for key in table)]
-    print(f"\n{title} (rows = gold, columns = predicted)")
-    print(" " * 17 + "".join(f"{lab[:6]:>7}" for lab in used))
-    for gold in used:
-        print(f"{gold:>16} " + "".join(f"{table[(gold, p)]:>7}" for p in used))
-
-
-def _main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--eval", action="store_true", help="measure on ../shared/data")
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
-    args = parser.parse_args(argv)
-    if not args.eval:
-        parser.print_help()
-        return 0
-    if not (args.data_dir / QA_FILE).exists():
-        print(f"data not found in {args.data_dir}")
-        return 1
-    print("dev = even idx (rules developed on it), heldout = odd idx (not inspected)")
-    for key, value in evaluate(args.data_dir).items():
-        print(f"{key:>26}: {value:.3f}")
-    rows = predict_labeled(args.data_dir)
-    held = [(lab, p) for lab, p in rows if split_of(lab["idx"]) == "heldout"]
-    for title, sel in (("category, all 500", rows), ("category, held-out", held)):
-        _print_confusion(title, [(p.category, lab["category"]) for lab, p in sel], CATEGORIES)
-    for title, sel in (("site, all 500", rows), ("site, held-out", held)):
-        _print_confusion(title, [(p.site, lab["site"]) for lab, p in sel], SITES)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())

@@ -23,22 +23,30 @@ from oncogpt.rag.cite import (
     strip_markers,
 )
 
-STARTER_KB_SOURCE = Path(__file__).resolve().parents[1] / "resources" / "kb" / "starter_kb.jsonl"
+KB_DIR = Path(__file__).resolve().parents[1] / "resources" / "kb"
+STARTER_KB_SOURCE = KB_DIR / "starter_kb.jsonl"
+#: The shipped knowledge base: the starter passages and the passages written since.
+DEFAULT_KB_SOURCES = (STARTER_KB_SOURCE, KB_DIR / "passages")
 #: Passage text shown to the model is cut to this many characters (small context windows).
 PASSAGE_CHARS = 700
 
 
+def _sources_stamp(sources: tuple[Path, ...]) -> str:
+    files = [f for s in sources for f in ([s] if s.is_file() else sorted(s.glob("*.jsonl")))]
+    return ";".join(f"{f.name}:{f.stat().st_mtime_ns}:{f.stat().st_size}" for f in files)
+
+
 def default_kb() -> Path:
-    """The starter oncology KB, built once under $ONCOGPT_HOME (rebuilds embed only changes)."""
+    """The shipped oncology KB, built once under $ONCOGPT_HOME (rebuilds embed only changes)."""
     from oncogpt.models import oncogpt_home
     from oncogpt.rag.kb import build_kb
 
-    path = oncogpt_home() / "kb" / "starter.sqlite"
-    stamp = path.with_suffix(".source-mtime")
-    mtime = str(STARTER_KB_SOURCE.stat().st_mtime_ns)
-    if not path.is_file() or not stamp.is_file() or stamp.read_text() != mtime:
-        build_kb([STARTER_KB_SOURCE], path)
-        stamp.write_text(mtime)
+    path = oncogpt_home() / "kb" / "oncogpt.sqlite"
+    stamp = path.with_suffix(".source-stamp")
+    current = _sources_stamp(DEFAULT_KB_SOURCES)
+    if not path.is_file() or not stamp.is_file() or stamp.read_text() != current:
+        build_kb(list(DEFAULT_KB_SOURCES), path)
+        stamp.write_text(current)
     return path
 
 
@@ -100,13 +108,46 @@ def _best_passage(sentence: str, hits: list[Any], scorer: SupportScorer) -> int 
 
 def ask_with_citations(
     engine: Any, retriever: Any, question: str, sampling: Any = None, k: int = 4,
-    mode: str = "flag",
+    mode: str = "flag", compose: str = "extract",
 ) -> CitedAnswer:  # fmt: skip
-    """Retrieve k passages, answer from them, attach and check citations."""
-    from oncogpt.generate import GenerationError, SamplingConfig
+    """Retrieve k passages, answer from them, attach and check citations.
+
+    `compose` is "extract" or "rewrite" (grounded composition, `oncogpt.rag.compose`: the facts
+    are passage sentences) or "free" (the model writes the answer from the passages; kept to
+    measure against).
+    """
+    from oncogpt.rag.compose import NEXT_STEP, NOT_COVERED
+    from oncogpt.rag.compose import compose as compose_answer
     from oncogpt.safety import apply_safety, assess
 
     hits = list(retriever.search(question, k))
+    scorer = SupportScorer()
+    if compose == "free":
+        answer = attach_citations(_free_answer(engine, question, hits, sampling), hits, scorer)
+    else:
+        answer, _ = compose_answer(question, hits, scorer, engine, compose)
+    covered = answer != NOT_COVERED
+    report = check_answer(answer if covered else "", hits, encoder=scorer.encoder)
+    checked = render_checked(report, mode=mode) if covered else NOT_COVERED  # type: ignore[arg-type]
+    if compose != "free":
+        checked = _close(checked, NEXT_STEP)
+    # Safety goes on last so its fixed messages are never checked as claims.
+    checked = apply_safety(checked, assess(question))
+    return CitedAnswer(question, answer, hits, report, checked)
+
+
+def _close(checked: str, closing: str) -> str:
+    """The closing sentence goes after the answer, before the check summary line."""
+    body, sep, summary = checked.rpartition("\n\n")
+    if not sep or not summary.startswith("Reference check"):
+        return f"{checked} {closing}"
+    return f"{body} {closing}\n\n{summary}"
+
+
+def _free_answer(engine: Any, question: str, hits: list[Any], sampling: Any) -> str:
+    """The model's own answer from the passages (as many passages as fit its context)."""
+    from oncogpt.generate import GenerationError, SamplingConfig
+
     max_new = (sampling or SamplingConfig()).max_new_tokens
     while True:  # fewer passages when they do not fit a small context window
         conv = grounded_conversation(question, hits, engine.template.default_system)
@@ -117,11 +158,4 @@ def ask_with_citations(
             if not hits:
                 raise
             hits.pop()
-    raw = "".join(engine.stream(conv, sampling)).strip()
-    scorer = SupportScorer()
-    answer = attach_citations(raw, hits, scorer)
-    report = check_answer(answer, hits, encoder=scorer.encoder)
-    checked = render_checked(report, mode=mode)  # type: ignore[arg-type]
-    # Safety goes on last so its fixed messages are never checked as claims.
-    checked = apply_safety(checked, assess(question))
-    return CitedAnswer(question, answer, hits, report, checked)
+    return "".join(engine.stream(conv, sampling)).strip()

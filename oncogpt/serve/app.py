@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from oncogpt.conversation import Conversation, ConversationError
 from oncogpt.generate import Engine, GenerationError, SamplingConfig
 from oncogpt.prompts import RenderError
-from oncogpt.safety import CRISIS_MESSAGE, URGENT_CARE_MESSAGE, SafetyAssessment, assess
+from oncogpt.safety import assess
 from oncogpt.serve.queue import (
     Delta,
     Event,
@@ -320,13 +320,6 @@ def _check_model(state: ServeState, name: str) -> None:
         )
 
 
-def _protected_chars(assessment: SafetyAssessment) -> int:
-    """Characters of safety text the answer starts with, which stop sequences never cut."""
-    if assessment.harm is not None:
-        return len(CRISIS_MESSAGE)
-    return len(URGENT_CARE_MESSAGE) + 2 if assessment.red_flag else 0
-
-
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     state = _state(request)
     _check_model(state, body.model)
@@ -340,7 +333,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         body.stream,
         deadline=time.monotonic() + state.settings.request_timeout_s,
         loop=asyncio.get_running_loop(),
-        matcher=StopMatcher(body.stop_sequences(), _protected_chars(assessment)),
+        matcher=StopMatcher(body.stop_sequences(), assessment.frame().protected_chars),
         cite=bool(body.cite),
     )
     try:

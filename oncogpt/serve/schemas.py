@@ -171,8 +171,9 @@ def to_conversation(messages: list[ChatMessage]) -> Conversation:
 def safety_info(assessment: SafetyAssessment) -> dict[str, Any]:
     """The `oncogpt` field: what the page needs for its red-flag banner and notice."""
     return {
+        "urgency": assessment.urgency,
         "red_flag": assessment.red_flag,
-        "red_flag_reasons": list(assessment.red_flag_reasons),
+        "red_flag_reasons": list(assessment.reasons),
         "crisis": assessment.harm is not None,
         "disclaimer": DISCLAIMER,
     }

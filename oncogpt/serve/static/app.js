@@ -9,6 +9,12 @@ const URGENT = {
   text: "What you describe can be a medical emergency. Call your local emergency number or " +
     "your oncology team's 24-hour line; do not wait for an answer here.",
 };
+const TODAY = {
+  title: "Contact your care team today.",
+  text: "What you describe needs advice from your doctor or nurse today. If it gets worse " +
+    "(fever of 38 C or higher, trouble breathing, chest pain, confusion, bleeding), call " +
+    "your local emergency number.",
+};
 const CRISIS = {
   title: "You are not alone.",
   text: "If you are thinking about harming yourself or someone else, call your local " +
@@ -80,8 +86,9 @@ async function readEvents(stream, onEvent) {
 }
 
 function showBanner(info) {
-  if (!info || !(info.red_flag || info.crisis)) return;
-  const which = info.crisis ? CRISIS : URGENT;
+  const today = info && info.urgency === "today";
+  if (!info || !(info.red_flag || info.crisis || today)) return;
+  const which = info.crisis ? CRISIS : info.red_flag ? URGENT : TODAY;
   $("red-flag-title").textContent = which.title;
   $("red-flag-text").textContent = which.text;
   $("red-flag").hidden = false;

@@ -1,55 +1,20 @@
-"""Safety layer applied by the generation engine to every front end.
+"""Safety rules: red flags described now, and requests to harm.
 
-* :func:`assess` reads the patient's message and flags emergencies described *now* (red flags:
-  neutropenic fever, breathing difficulty, chest pain, heavy bleeding, altered consciousness,
-  cord compression, severe pain, cannot swallow or keep fluids down, SVC swelling, fainting...)
-  and requests for help to harm oneself or others.
-* :func:`apply_safety` prepends an urgent-care instruction to the model's answer for red flags,
-  whatever the model said, and replaces the answer by a crisis message for harm.
+* :func:`red_flag_reasons` finds emergencies described *now* in normalised text: neutropenic
+  fever, breathing difficulty, chest pain, heavy bleeding, altered consciousness, cord
+  compression, severe pain, cannot swallow or keep fluids down, SVC swelling, fainting...;
+* :func:`harm_of` finds requests for help to harm oneself or others.
 
-Rule-based, offline and fast (about 0.2 ms of CPU per message). OncoGPT is a research model, not
-for clinical use: these rules reduce harm, they do not triage patients.
-
-``python -m oncogpt.safety --eval`` measures red-flag recall/precision on ``../shared/data``.
+Rule-based, offline and fast (about 0.2 ms of CPU per message), and explainable: each rule has
+a reason name. The learned triage (:mod:`oncogpt.safety.triage`) sits behind them.
 """
 
 from __future__ import annotations
 
-import argparse
-import math
 import re
-import time
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from oncogpt.data.categorize import GatedPattern
-
-URGENT_CARE_MESSAGE = (
-    "URGENT: what you describe can be a medical emergency. Seek urgent care now: call your "
-    "local emergency number (911 in the US, 112 in Europe, 999 in the UK, 120 in China), go to "
-    "the nearest emergency department, or call your oncology team's 24-hour line. Do not wait "
-    "for an answer here."
-)
-DISCLAIMER = (
-    "OncoGPT is a research model. Its answers are not medical advice and must not be used for "
-    "clinical decisions; always consult a qualified doctor."
-)
-CRISIS_MESSAGE = (
-    "I can't help with that, but I don't want you to face this alone. If you are thinking about "
-    "ending your life or harming yourself or someone else, please talk to someone right now:\n"
-    "- If anyone is in immediate danger, call your local emergency number (911 in the US, 112 "
-    "in Europe, 999 in the UK) or go to the nearest emergency department.\n"
-    "- US: call or text 988 (Suicide & Crisis Lifeline).\n"
-    "- UK and Ireland: call Samaritans on 116 123 (free, 24 hours).\n"
-    "- Elsewhere: find a free, confidential helpline at https://findahelpline.com.\n"
-    "You can also tell a family member, a friend, or your doctor or oncology team how you feel "
-    "today. A serious illness is a heavy burden, and there are people who want to help you "
-    "carry it."
-)
-
-# Repository root is parents[1] of oncogpt/safety.py; the shared data sits beside it.
-DATA_DIR: Path = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+from oncogpt.text import GatedPattern, lead
 
 # --------------------------------------------------------------------------------------------
 # Red-flag rules
@@ -81,38 +46,31 @@ _CORD_CONTEXT = (
 _CANT = "can't|cannot|can not|couldn't|could not|unable to"
 
 
-def _lead(heads: str, tail: str) -> str:
-    """``_lead("a|b", " x")`` = ``"a x|b x"``. Alternatives that each start with a literal let
-    Python's regex engine skip ahead fast; a leading group, ``\\b`` or lookbehind is ~5x slower,
-    so word-start checks are written as a lookbehind *after* the literal."""
-    return "|".join(head + tail for head in heads.split("|"))
-
-
 RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
     RedFlagRule(
         "neutropenic_fever",
         r"fever(?<!anti fever)(?! clinic)|febrile|high temperature|temperature (?:of |is |was |"
         r"reached )?(?:above |over )?(?:38|39|40)|"
-        + _lead("38|39|40", r"(?:\.\d)? ?(?:°|degrees?\b|c\b)")
+        + lead("38|39|40", r"(?:\.\d)? ?(?:°|degrees?\b|c\b)")
         + r"|body (?:is |feels )?(?:slightly |a bit )?hot|chills",
         context=_CANCER_CONTEXT,
     ),
     RedFlagRule(
         "breathing_difficulty",
-        _lead("difficult|hard|trouble|struggl|unable|" + _CANT, r"\w* (?:\w+ )?(?:to )?breath")
+        lead("difficult|hard|trouble|struggl|unable|" + _CANT, r"\w* (?:\w+ )?(?:to )?breath")
         + r"|breath\w* (?:is |was |has been |became )?(?:a bit |very |so |quite |more )?"
         r"(?:difficult|hard|laboured|labored|rapid|fast|heavy)|short of breath|shortness of "
         r"breath|breathless|out of breath|dyspn|respiratory failure|respiratory distress|gasping|"
         r"suffocat|wheez|panting|"
-        + _lead(_CANT + "|can only", r" (?:lie down|lie flat|sleep on (?:my|his|her) back)")
+        + lead(_CANT + "|can only", r" (?:lie down|lie flat|sleep on (?:my|his|her) back)")
         + "|"
-        + _lead(
+        + lead(
             "oxygen saturation|spo2|blood oxygen",
             r" (?:\w+ ){0,3}(?:low|dropp|fell|below|"
             r"[5-8]\d\b)",
         )
         + "|"
-        + _lead(_CANT, r" catch (?:his |her |my |their )?breath")
+        + lead(_CANT, r" catch (?:his |her |my |their )?breath")
         + r"|lips (?:are |is |have )?(?:turning |turned |gone |going )?(?:blue|purple)|"
         r"turning blue|cyanos|cyanotic",
     ),
@@ -130,51 +88,51 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
         r"blood in (?:the |his |her |my )?(?:stool|vomit)|black (?:and tarry )?stool|bloody stool|"
         r"bleeding (?:\w+ )?(?:heavily|badly|a lot|profusely|(?:won't|doesn't|does not|can't|"
         r"cannot) stop)|nosebleeds? (?:\w+ ){0,3}(?:won't|doesn't|does not|can't|cannot) stop|"
-        + _lead(
+        + lead(
             "heavy|severe|massive|uncontrolled|profuse|persistent",
             r" (?:\w+ )?(?:bleeding|hemorrhage|haemorrhage)",
         )
         + r"|hematuria persists|bloody sputum|bloody phlegm|"
-        + _lead("sputum|phlegm", r" (?:\w+ ){0,2}blood(?! ?streak)")
+        + lead("sputum|phlegm", r" (?:\w+ ){0,2}blood(?! ?streak)")
         + r"|blood in the sputum(?! ?streak)|blood in sputum|blood with sputum|"
         r"clots of blood in (?:the |his |her |my )?urine|"
         r"blood clots? in (?:the |his |her |my )?urine|"
-        + _lead("won't|will not|doesn't|does not|can't|cannot", " stop bleeding")
+        + lead("won't|will not|doesn't|does not|can't|cannot", " stop bleeding")
         + r"|bleeding (?:\w+ ){0,6}(?:and )?it (?:won't|will not|doesn't|does not|can't) stop|"
         r"bleeding from the tumou?r",
     ),
     RedFlagRule(
         "altered_consciousness",
         r"confusion|"
-        + _lead(
+        + lead(
             "is|was|became|become|becomes|gets|got|getting|seems|seemed|very|mentally", " confused"
         )
         + r"|disorient|delirium|delirious|coma(?<![a-z]coma)\b|comatose|unconscious|unresponsive|"
         r"not responding|lost consciousness|loss of consciousness|losing consciousness|seizure|"
         r"convuls|epileptic|lethargic|talking nonsense|"
-        + _lead("can't|cannot|hard to|difficult to", " wake")
+        + lead("can't|cannot|hard to|difficult to", " wake")
         + "|"
-        + _lead("doesn't|does not|didn't", r" recogni[sz]e")
+        + lead("doesn't|does not|didn't", r" recogni[sz]e")
         + "|"
-        + _lead("very|extremely|so|unusually", " drowsy")
+        + lead("very|extremely|so|unusually", " drowsy")
         + r"|not making sense|making no sense|"
-        + _lead("had|having|has", r" (?:a )?fits?\b"),
+        + lead("had|having|has", r" (?:a )?fits?\b"),
     ),
     RedFlagRule(
         # stroke-like signs or brain metastasis with new deficits
         "neuro_deficit",
         r"slurred speech|"
-        + _lead(_CANT, r" speak (?:clearly|properly)")
+        + lead(_CANT, r" speak (?:clearly|properly)")
         + r"|sudden\w* (?:\w+ ){0,3}(?:blind|paraly|numb|weak|(?:can't|cannot|couldn't) "
         r"(?:move|speak|see|open))|hemipleg|facial droop|face droop|face is droop|became blind|"
-        + _lead("lost|loss of|losing", r" (?:his |her |my )?(?:vision|sight)")
+        + lead("lost|loss of|losing", r" (?:his |her |my )?(?:vision|sight)")
         + r"|one side of (?:the|his|her|my) body",
     ),
     RedFlagRule(
         "raised_intracranial_pressure",
-        _lead("high|increased|raised|elevated", " intracranial pressure")
+        lead("high|increased|raised|elevated", " intracranial pressure")
         + "|"
-        + _lead(
+        + lead(
             "severe|intense|terrible|worst|persistent",
             r" headaches? (?:\w+ ){0,4}(?:vomit|blurred vision)",
         )
@@ -183,20 +141,20 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
     ),
     RedFlagRule(
         "cord_compression",
-        _lead(
+        lead(
             "leg|lower limb|lower extremit|feet",
             r"\w* (?:\w+ ){0,3}(?:numb|weak|paraly|(?:can't|cannot) move)",
         )
         + "|"
-        + _lead("numb|weak", r"\w* (?:\w+ ){0,3}(?:legs?|lower limbs?|feet)\b")
+        + lead("numb|weak", r"\w* (?:\w+ ){0,3}(?:legs?|lower limbs?|feet)\b")
         + "|"
-        + _lead(_CANT, r" (?:stand or )?walk")
+        + lead(_CANT, r" (?:stand or )?walk")
         + r"|paralys|paralyz|bladder control|bowel control|incontinen|urinary retention|"
-        + _lead(_CANT + "|lost", r" control (?:of )?(?:his |her |my |the )?(?:bladder|bowel)")
+        + lead(_CANT + "|lost", r" control (?:of )?(?:his |her |my |the )?(?:bladder|bowel)")
         + "|"
-        + _lead(_CANT, r" (?:urinate|pee)")
+        + lead(_CANT, r" (?:urinate|pee)")
         + "|"
-        + _lead(
+        + lead(
             _CANT + "|no longer|doesn't|does not",
             r" feel (?:his |her |my |the |their )?(?:legs|feet|lower body)",
         ),
@@ -204,7 +162,7 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
     ),
     RedFlagRule(
         "severe_pain",
-        _lead(
+        lead(
             "severe|excruciating|unbearable|intolerable|extreme|intense|terrible|agoni|"
             "uncontroll|unrelenting|aggravat|worsening|increasing",
             r"\w* (?:\w+ ){0,2}pain",
@@ -212,27 +170,27 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
         + r"|pain\w* (?:\w+ ){0,4}(?:unbearable|intolerable|uncontrolled|excruciating|severe|"
         r"worse and worse|killing|aggravat|intensif|getting worse|not working|doesn't help|"
         r"don't help|do not help|does not help|no relief|no effect|useless|terrible|intense)|"
-        + _lead("hurts|hurt|hurting|painful", r" (?:so |very )?(?:badly|bad|a lot)")
+        + lead("hurts|hurt|hurting|painful", r" (?:so |very )?(?:badly|bad|a lot)")
         + "|"
-        + _lead("really|very|so|extremely", " painful")
+        + lead("really|very|so|extremely", " painful")
         + r"|whole body (?:is )?(?:in )?pain|in pain\b|in a lot of pain|in so much pain|"
         r"in severe pain|in constant pain|"
-        + _lead("can't|cannot", " (?:bear|stand) the pain")
+        + lead("can't|cannot", " (?:bear|stand) the pain")
         + "|"
-        + _lead("pain|painful|hurts", r" (?:\w+ ){0,5}(?:can't|cannot|unable to) sleep"),
+        + lead("pain|painful|hurts", r" (?:\w+ ){0,5}(?:can't|cannot|unable to) sleep"),
     ),
     RedFlagRule(
         "cannot_swallow_or_keep_fluids",
-        _lead(
+        lead(
             "difficult|hard|trouble|unable|can't|cannot|can not|couldn't",
             r"\w* (?:\w+ )?(?:to )?swallow(?! (?:pills?|tablets?|capsules?))",
         )
         + r"|dysphagia|"
-        + _lead(_CANT, r" (?:eat or drink|drink|keep (?:\w+ ){0,2}down)")
+        + lead(_CANT, r" (?:eat or drink|drink|keep (?:\w+ ){0,2}down)")
         # Any vomiting going on now: a patient on treatment who vomits can dehydrate fast, and
         # "is it persistent?" is for a clinician to judge (recall first).
         + r"|vomit|throw up|throwing up|threw up|"
-        + _lead(
+        + lead(
             "hasn't|has not|haven't|have not|hadn't",
             r" (?:eaten|drunk|eaten or drunk) (?:\w+ ){0,3}(?:for|in) (?:\w+ ){0,2}days",
         )
@@ -242,9 +200,9 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
         # kidney failure / tumour lysis / dehydration
         "no_urine",
         r"no urine|little urine|"
-        + _lead("hasn't|has not|haven't|have not|not", r" (?:urinated|passed urine|peed)")
+        + lead("hasn't|has not|haven't|have not|not", r" (?:urinated|passed urine|peed)")
         + "|"
-        + _lead(_CANT, r" (?:urinate|pee|pass urine)")
+        + lead(_CANT, r" (?:urinate|pee|pass urine)")
         + r"|anuria|oliguria",
     ),
     RedFlagRule(
@@ -262,18 +220,18 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
     RedFlagRule(
         "anaphylaxis",
         r"anaphyla|throat (?:is )?(?:closing|swelling)|swollen (?:lips|tongue|throat)|"
-        + _lead("lips|tongue|throat", r" (?:\w+ )?swell"),
+        + lead("lips|tongue|throat", r" (?:\w+ )?swell"),
     ),
     RedFlagRule(
         "svc_swelling",
-        _lead("face|facial|neck", r" (?:\w+ ){0,2}(?:swell|swollen|puff|edema|oedema)")
+        lead("face|facial|neck", r" (?:\w+ ){0,2}(?:swell|swollen|puff|edema|oedema)")
         + r"|swollen face|swollen neck|swelling (?:of|in) (?:the |his |her |my )?(?:face|neck)|"
         r"superior vena cava|svc\b(?<![a-z]svc)",
     ),
     RedFlagRule(
         "circulation",
         r"heart (?:is |was )?racing|pulse (?:is |was )?racing|racing heart|"
-        + _lead("pulse|heart rate", r" (?:\w+ ){0,3}(?:1[3-9]\d|[2-4]\d)\b")
+        + lead("pulse|heart rate", r" (?:\w+ ){0,3}(?:1[3-9]\d|[2-4]\d)\b")
         + r"|blood pressure (?:\w+ ){0,2}(?:dropp|fell|very low|too low)|cold sweat|"
         r"in shock\b|into shock\b",
     ),
@@ -285,7 +243,7 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
     RedFlagRule(
         "thrombosis",
         r"pulmonary embol|deep vein thrombosis|dvt\b(?<![a-z]dvt)|blood clot|"
-        + _lead(
+        + lead(
             "leg|arm|calf",
             r" (?:\w+ ){0,3}(?:swollen|swelling) (?:\w+ ){0,4}(?:painful|"
             r"pain|red|warm)",
@@ -367,20 +325,20 @@ _KILL_VERB = r"(?:kill|poison|murder|strangle|smother|suffocate|get rid of)"
 # crisis); "suicide" counts unless denied. A "lethal dose" question counts when it is for
 # oneself or for killing someone, not "is this dose safe for my father?".
 SELF_HARM_PATTERNS: tuple[str, ...] = (
-    _lead("kill|killing|end|ending", r" (?:my ?self|myself)"),
-    _lead(
+    lead("kill|killing|end|ending", r" (?:my ?self|myself)"),
+    lead(
         "want|going|trying|tried|thinking|thought|urge|plan",
         r"\w* (?:about |of )?(?:to )?(?:hurt|harm|cut)\w* (?:my ?self|myself)",
     ),
     r"self harm|suicid(?<!not suicid)(?<!no suicid)(?<!n't suicid)(?<!denies suicid)",
     # third person only with a wish: "the disease will end his life" is a prognosis
     r"take my (?:own )?life|end my (?:own )?life|end it all|"
-    + _lead("want|wish|plan|going|trying", r"\w* to (?:end|take) (?:his|her) (?:own )?life")
+    + lead("want|wish|plan|going|trying", r"\w* to (?:end|take) (?:his|her) (?:own )?life")
     + "|"
     r"i want to die|i wanna die|i'd rather die(?! than)|i would rather die(?! than)|want to end it|"
     r"better off dead|"
     r"i wish i (?:was|were) dead|not worth living|no reason to live|nothing to live for",
-    _lead(
+    lead(
         "don't|doesn't|do not|does not|no longer",
         r" want to (?:live|be alive|go on)(?! (?:in|with|at|like|here|there|alone|on))",
     ),
@@ -391,7 +349,7 @@ SELF_HARM_PATTERNS: tuple[str, ...] = (
 # Requests to harm others: an agent or a "how to/how much" request plus a person as target, so
 # "chemo would kill him", "the pain is killing me" or "kill cancer cells" do not count.
 OTHERS_HARM_PATTERNS: tuple[str, ...] = (
-    _lead(
+    lead(
         "i|we",
         rf" (?:\w+ )?(?:want|wanna|would like|am going|are going|plan|need|intend|"
         rf"thinking about|decided)\w* (?:to )?{_HARM_VERB}\w* {_PERSON}",
@@ -400,7 +358,7 @@ OTHERS_HARM_PATTERNS: tuple[str, ...] = (
     rf"how (?:can|do|could|should|to) (?:i |we )?(?:\w+ )?{_KILL_VERB} {_PERSON}",
     rf"how (?:much|many) (?:\w+ ){{0,5}}(?:to|would|will|could|does it take to) "
     rf"(?:kill|poison) {_PERSON}",
-    _lead("lethal dose|fatal dose", rf" (?:\w+ ){{0,4}}to kill {_PERSON}"),
+    lead("lethal dose|fatal dose", rf" (?:\w+ ){{0,4}}to kill {_PERSON}"),
     rf"poison(?:ing)? (?:my|our) {_PERSON}|help me {_HARM_VERB} {_PERSON}",
 )
 _SELF_RX = GatedPattern.compile("|".join(SELF_HARM_PATTERNS))
@@ -409,24 +367,6 @@ _OTHERS_RX = GatedPattern.compile("|".join(OTHERS_HARM_PATTERNS))
 # --------------------------------------------------------------------------------------------
 # Assessment
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SafetyAssessment:
-    """What :func:`assess` found in a patient's message."""
-
-    red_flag: bool
-    red_flag_reasons: tuple[str, ...]
-    harm: str | None  # "self" | "others" | None
-
-
-_SPACES_RX = re.compile(r"\s+")
-
-
-def _normalize(text: str) -> str:
-    """Lower-case, unify apostrophes, hyphens and whitespace."""
-    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("-", " ")
-    return _SPACES_RX.sub(" ", text.lower())
 
 
 def _clause_before(text: str, start: int) -> str:
@@ -482,125 +422,3 @@ def harm_of(text: str) -> str | None:
     if _SELF_RX.search(text):
         return "self"
     return None
-
-
-def assess(text: str) -> SafetyAssessment:
-    """Assess the patient's message."""
-    norm = _normalize(text)
-    reasons = red_flag_reasons(norm)
-    return SafetyAssessment(red_flag=bool(reasons), red_flag_reasons=reasons, harm=harm_of(norm))
-
-
-def apply_safety(answer: str, assessment: SafetyAssessment) -> str:
-    """Apply the assessment to the model's answer.
-
-    Harm: the crisis message replaces the answer (never pass on what the model said).
-    Red flag: the urgent-care message is prepended, whatever the model said; applying twice
-    does not prepend it twice.
-    """
-    if assessment.harm is not None:
-        return CRISIS_MESSAGE
-    if assessment.red_flag and not answer.startswith(URGENT_CARE_MESSAGE):
-        return f"{URGENT_CARE_MESSAGE}\n\n{answer}" if answer.strip() else URGENT_CARE_MESSAGE
-    return answer
-
-
-# --------------------------------------------------------------------------------------------
-# Evaluation (``python -m oncogpt.safety --eval``)
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BinaryScores:
-    tp: int
-    fp: int
-    fn: int
-    tn: int
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else math.nan
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else math.nan
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else math.nan
-
-
-def binary_scores(pairs: Iterable[tuple[bool, bool]]) -> BinaryScores:
-    """Counts from (predicted, gold) pairs."""
-    tp = fp = fn = tn = 0
-    for pred, gold in pairs:
-        tp += pred and gold
-        fp += pred and not gold
-        fn += gold and not pred
-        tn += not pred and not gold
-    return BinaryScores(tp, fp, fn, tn)
-
-
-def evaluate(data_dir: Path = DATA_DIR) -> dict[str, BinaryScores]:
-    """Red-flag scores on the labelled questions per split (dev = even idx, heldout = odd)."""
-    from oncogpt.data.categorize import load_labeled, split_of
-
-    rows = [(lab, assess(item["question"]).red_flag) for item, lab in load_labeled(data_dir)]
-    return {
-        split: binary_scores(
-            (pred, bool(lab["red_flag"]))
-            for lab, pred in rows
-            if split in ("all", split_of(lab["idx"]))
-        )
-        for split in ("dev", "heldout", "all")
-    }
-
-
-def _corpus_rates(data_dir: Path) -> dict[str, float]:
-    """Harm and red-flag rates on both corpora, and the speed of :func:`assess`."""
-    from oncogpt.data.categorize import load_general, load_labeled
-
-    oncology = [item["question"] for item, _ in load_labeled(data_dir)]
-    general = [item["input"] for item in load_general(data_dir)]
-    start = time.process_time()  # CPU time: robust to a busy shared machine
-    onc = [assess(text) for text in oncology]
-    ms = 1000 * (time.process_time() - start) / len(oncology)
-    gen = [assess(text) for text in general]
-    return {
-        "cpu_ms_per_message": ms,
-        "harm_oncology": sum(a.harm is not None for a in onc) / len(onc),
-        "harm_general": sum(a.harm is not None for a in gen) / len(gen),
-        "red_flag_general": sum(a.red_flag for a in gen) / len(gen),
-    }
-
-
-def _main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--eval", action="store_true", help="measure on ../shared/data")
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
-    args = parser.parse_args(argv)
-    if not args.eval:
-        parser.print_help()
-        return 0
-    if not (args.data_dir / "oncogpt_qa_public.json").exists():
-        print(f"data not found in {args.data_dir}")
-        return 1
-    print("red flags; dev = even idx (rules developed on it), heldout = odd idx (not inspected)")
-    print(
-        f"{'split':>8} {'recall':>7} {'prec':>7} {'F1':>7} {'TP':>4} {'FP':>4} {'FN':>4} {'TN':>4}"
-    )
-    scores = evaluate(args.data_dir)
-    for split, sc in scores.items():
-        print(
-            f"{split:>8} {sc.recall:7.3f} {sc.precision:7.3f} {sc.f1:7.3f} "
-            f"{sc.tp:4d} {sc.fp:4d} {sc.fn:4d} {sc.tn:4d}"
-        )
-    print(f"false negatives: {scores['all'].fn} of all 500 ({scores['heldout'].fn} held-out)")
-    for key, value in _corpus_rates(args.data_dir).items():
-        print(f"{key:>18}: {value:.4f}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())

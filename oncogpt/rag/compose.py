@@ -1,0 +1,150 @@
+"""Grounded composition: an answer whose every factual sentence comes from a retrieved passage.
+
+A 135M model asked to "answer from the passages" drifts: the first measurement (30 questions
+the starter KB covers) found 5 of 187 sentences supported. So the model is not asked to write
+the facts. Instead:
+
+1. **Select.** Every sentence of the retrieved passages is scored against the question:
+   MiniLM cosine plus content-word overlap with the question. The best few are kept, skipping
+   near-repeats of a sentence already kept (cosine above :data:`REDUNDANT`).
+2. **Not covered.** When no sentence reaches :data:`MIN_RELEVANCE`, the answer says that the
+   sources do not cover the question, instead of guessing.
+3. **Compose.** The kept sentences, best first, each with its citation. In ``rewrite`` mode the
+   model may simplify each sentence, one at a time; a rewrite is kept only if the reference
+   checker finds it supported by its source sentence, otherwise the source sentence stands.
+   A larger model (``--model``) takes the same path and more of its rewrites pass.
+4. **Check.** The caller runs the reference checker over the result as over any answer.
+
+The caller adds one fixed closing sentence (:data:`NEXT_STEP`) after checking: it says where to
+go next and states no medical fact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from oncogpt.rag.check import SupportScorer, content_words, is_factual
+from oncogpt.text import split_sentences
+
+#: Kept sentences at most (an answer of about 40-110 words).
+MAX_SENTENCES = 4
+#: A sentence this similar to one already kept says the same thing again.
+REDUNDANT = 0.85
+#: Relevance (0.7 * cosine + 0.3 * question-word overlap) below which a sentence is not an
+#: answer; when none reaches it the sources do not cover the question. Chosen on the odd
+#: questions of the committed question set (benchmarks/grounded.py), reported on the even.
+MIN_RELEVANCE = 0.45
+#: Kept sentences must be at least this fraction of the best one's relevance.
+RELATIVE = 0.75
+COSINE_WEIGHT = 0.7
+
+#: Both are added after checking: neither states a medical fact.
+NOT_COVERED = "The sources do not cover this question, so I cannot answer it from them."
+NEXT_STEP = "Your oncology team can tell you how this applies to your own situation."
+
+REWRITE_INSTRUCTION = (
+    "Rewrite the sentence below in plain words for a patient. Keep every fact, number and "
+    "drug name. Do not add anything. Answer with one sentence only."
+)
+
+
+@dataclass(frozen=True)
+class Selected:
+    """One passage sentence chosen to answer the question."""
+
+    text: str
+    passage: int  # 1-based number of the retrieved passage ([n])
+    relevance: float
+
+
+def _relevance(question: str, sentences: Sequence[str], scorer: SupportScorer) -> np.ndarray:
+    vecs = scorer._embed([question, *sentences])  # noqa: SLF001 - the scorer's cached encoder
+    cos = vecs[1:] @ vecs[0]
+    q_words = content_words(question)
+    lex = np.array(
+        [len(q_words & content_words(s)) / max(1, min(len(q_words), 12)) for s in sentences]
+    )
+    return COSINE_WEIGHT * cos + (1 - COSINE_WEIGHT) * np.minimum(lex, 1.0)
+
+
+def select_sentences(
+    question: str,
+    hits: Sequence[Any],
+    scorer: SupportScorer,
+    max_sentences: int = MAX_SENTENCES,
+    min_relevance: float = MIN_RELEVANCE,
+) -> list[Selected]:
+    """The passage sentences that answer the question best, best first (may be empty)."""
+    pool = [
+        (sentence, n)
+        for n, hit in enumerate(hits, start=1)
+        for sentence in split_sentences(hit.text)
+        if is_factual(sentence)
+    ]
+    if not pool:
+        return []
+    scores = _relevance(question, [s for s, _ in pool], scorer)
+    order = np.argsort(-scores)
+    best = float(scores[order[0]])
+    if best < min_relevance:
+        return []
+    vecs = scorer._embed([s for s, _ in pool])  # noqa: SLF001
+    kept: list[int] = []
+    for i in order:
+        if len(kept) == max_sentences or scores[i] < max(min_relevance, RELATIVE * best):
+            break
+        if any(float(vecs[i] @ vecs[j]) > REDUNDANT for j in kept):
+            continue
+        kept.append(int(i))
+    return [Selected(pool[i][0], pool[i][1], round(float(scores[i]), 4)) for i in kept]
+
+
+def _cite(sentence: str, n: int) -> str:
+    """The sentence with its marker before the final punctuation."""
+    body = sentence.strip()
+    core = body.rstrip(".!?…")
+    return f"{core} [{n}]{body[len(core) :] or '.'}"
+
+
+def rewrite(engine: Any, sentence: str, scorer: SupportScorer) -> str | None:
+    """The model's plainer version of one passage sentence, or None when the checker does not
+    find it supported by that sentence (or it is not one sentence)."""
+    from oncogpt.conversation import Conversation
+    from oncogpt.generate import SamplingConfig
+
+    conv = Conversation.single(f"{REWRITE_INSTRUCTION}\n\nSentence: {sentence}")
+    sampling = SamplingConfig(max_new_tokens=80, greedy=True, whole_sentences=True)
+    out = "".join(engine.stream(conv, sampling)).strip()
+    out = re.sub(r"^(?:sentence|rewritten|answer)\s*:\s*", "", out, flags=re.IGNORECASE)
+    pieces = split_sentences(out)
+    if len(pieces) != 1 or len(pieces[0].split()) < 4:
+        return None
+    cos, lex, problems = scorer.features(pieces[0], [sentence])
+    return pieces[0] if scorer.supports(cos, lex, problems)[0] else None
+
+
+def compose(
+    question: str,
+    hits: Sequence[Any],
+    scorer: SupportScorer,
+    engine: Any = None,
+    mode: str = "extract",
+) -> tuple[str, list[Selected]]:
+    """The grounded answer text with [n] markers, and the sentences it rests on."""
+    if mode not in ("extract", "rewrite"):
+        raise ValueError(f"compose mode must be 'extract' or 'rewrite', not {mode!r}")
+    chosen = select_sentences(question, hits, scorer)
+    if not chosen:
+        return NOT_COVERED, []
+    lines = []
+    for sel in chosen:
+        text = sel.text
+        if mode == "rewrite" and engine is not None:
+            text = rewrite(engine, sel.text, scorer) or sel.text
+        lines.append(_cite(text, sel.passage))
+    return " ".join(lines), chosen
