@@ -135,3 +135,53 @@ def test_crlf_event_stream_is_parsed(page):
                    return [a.events, b.events]; }"""
     )
     assert split == [[], ["1\n2"]]
+
+
+KB_ROWS = [
+    {
+        "id": "kb-cis",
+        "title": "Cisplatin: side effects",
+        "text": "Cisplatin can cause nausea and vomiting, kidney damage, hearing loss and "
+        "numbness or tingling in the hands and feet. Blood tests check kidney function before "
+        "each dose of cisplatin.",
+        "source_title": "Cisplatin - NCI",
+        "source_url": "https://www.cancer.gov/about-cancer/treatment/drugs/cisplatin",
+    },
+    {
+        "id": "kb-tea",
+        "title": "Green tea",
+        "text": "Green tea extract has been linked to rare cases of liver injury.",
+        "source_title": "Green Tea - NCCIH",
+        "source_url": "https://www.nccih.nih.gov/health/green-tea",
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def cited_server(tiny_model_dir, tmp_path_factory) -> Iterator[BackgroundServer]:
+    from oncogpt.rag.kb import build_kb
+
+    folder = tmp_path_factory.mktemp("kb")
+    source = folder / "kb.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in KB_ROWS), encoding="utf-8")
+    build_kb([source], folder / "kb.sqlite")
+    app = create_app(
+        Engine.load(tiny_model_dir), ServeSettings(model_id="tiny", kb=str(folder / "kb.sqlite"))
+    )
+    with BackgroundServer(app) as running:
+        yield running
+
+
+def test_cite_switch_shows_references_as_links(browser, cited_server):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(cited_server.url)
+    page.check("#cite")
+    ask(page, "What side effects does cisplatin have?")
+    link = page.locator(".message.assistant .references a").first
+    link.wait_for(timeout=60_000)
+    assert link.get_attribute("href") == KB_ROWS[0]["source_url"]
+    assert link.get_attribute("rel") == "noopener noreferrer"
+    body = last_answer(page)
+    assert "Cisplatin can cause" in body and "[1]" in body and "Reference check" in body
+    context.close()

@@ -116,7 +116,7 @@ def ask_with_citations(
     are passage sentences) or "free" (the model writes the answer from the passages; kept to
     measure against).
     """
-    from oncogpt.rag.compose import NEXT_STEP, NOT_COVERED
+    from oncogpt.rag.compose import NEXT_STEP
     from oncogpt.rag.compose import compose as compose_answer
     from oncogpt.safety import apply_safety, assess
 
@@ -126,9 +126,9 @@ def ask_with_citations(
         answer = attach_citations(_free_answer(engine, question, hits, sampling), hits, scorer)
     else:
         answer, _ = compose_answer(question, hits, scorer, engine, compose)
-    covered = answer != NOT_COVERED
+    covered = compose == "free" or bool(citation_markers(answer))
     report = check_answer(answer if covered else "", hits, encoder=scorer.encoder)
-    checked = render_checked(report, mode=mode) if covered else NOT_COVERED  # type: ignore[arg-type]
+    checked = render_checked(report, mode=mode) if covered else answer  # type: ignore[arg-type]
     if compose != "free":
         checked = _close(checked, NEXT_STEP)
     # Safety goes on last so its fixed messages are never checked as claims.

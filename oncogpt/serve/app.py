@@ -94,6 +94,8 @@ class ServeSettings:
     default_max_tokens: int = 256
     """Answer length when the request gives neither max_tokens nor max_completion_tokens."""
     max_body_bytes: int = 1 << 20
+    kb: str | None = None
+    """Knowledge base (SQLite file from `oncogpt kb build`) for `cite`; default: the shipped one."""
 
 
 class ServeState:
@@ -103,7 +105,7 @@ class ServeState:
         self.engine = engine
         self.settings = settings
         self.scheduler = Scheduler(
-            engine, settings.max_queue, settings.max_batch, settings.batch_window_s
+            engine, settings.max_queue, settings.max_batch, settings.batch_window_s, kb=settings.kb
         )
         # Prompts are rendered and checked on request threads with a tokenizer of their own:
         # a fast tokenizer used from two threads at once can fail ("Already borrowed").
@@ -456,6 +458,7 @@ def serve(
     default_max_tokens: int = 256,
     log_level: str = "info",
     decoder: str = "auto",
+    kb: str | None = None,
 ) -> None:
     """Load the model and serve the API and the web page until interrupted (Ctrl-C)."""
     import uvicorn
@@ -468,7 +471,12 @@ def serve(
         max_batch=max_batch,
         request_timeout_s=request_timeout_s,
         default_max_tokens=default_max_tokens,
+        kb=kb,
     )
+    if kb is not None and not Path(kb).is_file():
+        raise FileNotFoundError(
+            f"--kb {kb}: no such knowledge base file (build one with `oncogpt kb build`)"
+        )
     if not _is_loopback(host) and not api_key:
         log.warning("serving on %s without an API key: anyone who can reach it can use it", host)
     print(f"OncoGPT (research only, not for clinical use) on http://{host}:{port}/", flush=True)

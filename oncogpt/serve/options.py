@@ -24,6 +24,7 @@ def add_serve_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per request")
     p.add_argument("--max-tokens", type=int, default=256, help="default answer length")
     p.add_argument("--log-level", default="info", help="uvicorn's: warning, info, debug")
+    p.add_argument("--kb", default=None, help="knowledge base for cited answers (SQLite file)")
 
 
 def serve_from_args(args: argparse.Namespace) -> int:
@@ -42,5 +43,6 @@ def serve_from_args(args: argparse.Namespace) -> int:
         request_timeout_s=args.timeout,
         default_max_tokens=args.max_tokens,
         log_level=args.log_level,
+        kb=args.kb,
     )
     return 0

@@ -121,8 +121,10 @@ class Scheduler:
         max_batch: int = 8,
         batch_window_s: float = 0.01,
         stall_grace_s: float = 10.0,
+        kb: str | None = None,
     ) -> None:
         self.engine = engine
+        self.kb = kb
         self._retriever: Any = None
         self.max_queue = max_queue
         self.max_batch = max_batch
@@ -247,12 +249,12 @@ class Scheduler:
         self.counts["largest_batch"] = max(self.counts["largest_batch"], len(batch))
 
     def retriever(self) -> Any:
-        """The starter knowledge base, opened on the first cited request."""
+        """The knowledge base (`--kb`, or the shipped one), opened on the first cited request."""
         if self._retriever is None:
             from oncogpt.rag.ask import default_kb
             from oncogpt.rag.retrieve import SqliteRetriever
 
-            self._retriever = SqliteRetriever(default_kb())
+            self._retriever = SqliteRetriever(self.kb or default_kb())
         return self._retriever
 
     def _cited(self, job: Job) -> list[str]:

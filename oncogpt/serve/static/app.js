@@ -127,7 +127,7 @@ async function ask(question) {
     const response = await fetch("/v1/chat/completions", {
       method: "POST",
       headers: headers(),
-      body: JSON.stringify({ model: state.model, messages, stream: true }),
+      body: JSON.stringify({ model: state.model, messages, stream: true, cite: $("cite").checked }),
       signal: state.controller.signal,
     });
     if (!response.ok) throw new Error(await errorMessage(response));
@@ -138,7 +138,7 @@ async function ask(question) {
       if (delta && delta.content) {
         answer += delta.content;
         body.classList.remove("pending");
-        body.textContent = answer;
+        renderAnswer(body, answer);
         scrollDown();
       }
     });
@@ -152,6 +152,52 @@ async function ask(question) {
     setBusy(false);
     $("input").focus();
   }
+}
+
+// A cited answer: flagged sentences marked, and the "References:" lines as links. Built from
+// text nodes and elements only; a link is made only from an http(s) address.
+const FLAG = /\[(?:unsupported|uncited|bad citation)\]/g;
+const REFERENCE = /^\[(\d+)\] (.*?)(?:, (https?:\/\/\S+))?$/;
+
+function appendFlagged(node, text) {
+  let last = 0;
+  for (const m of text.matchAll(FLAG)) {
+    node.append(document.createTextNode(text.slice(last, m.index)));
+    node.append(element("mark", "flag", m[0]));
+    last = m.index + m[0].length;
+  }
+  node.append(document.createTextNode(text.slice(last)));
+}
+
+function renderAnswer(body, answer) {
+  const at = answer.indexOf("\n\nReferences:\n");
+  body.textContent = "";
+  if (at < 0) {
+    appendFlagged(body, answer);
+    return;
+  }
+  const refsEnd = answer.indexOf("\n\n", at + 2);
+  appendFlagged(body, answer.slice(0, at));
+  const list = element("div", "references");
+  list.append(element("strong", "", "References"));
+  const refs = answer.slice(at + "\n\nReferences:\n".length, refsEnd < 0 ? undefined : refsEnd);
+  for (const line of refs.split("\n")) {
+    const m = line.match(REFERENCE);
+    const item = element("div", "reference");
+    if (m && m[3]) {
+      item.append(document.createTextNode(`[${m[1]}] ${m[2]} `));
+      const link = element("a", "", m[3]);
+      link.href = m[3];
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      item.append(link);
+    } else {
+      item.textContent = line;
+    }
+    list.append(item);
+  }
+  body.append(list);
+  if (refsEnd >= 0) body.append(element("div", "after-references", answer.slice(refsEnd + 2)));
 }
 
 function failed(body, message) {
