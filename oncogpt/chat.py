@@ -30,8 +30,11 @@ class ChatSession:
         sampling: SamplingConfig,
         out: TextIO | None = None,
         retriever: object | None = None,
+        compose: str = "extract",
     ):
         self.engine = engine
+        self.compose = compose
+        """How cited answers are composed (see `oncogpt.rag.compose`)."""
         self.sampling = sampling
         self.out = out or sys.stdout
         self.retriever = retriever
@@ -91,7 +94,9 @@ class ChatSession:
         from oncogpt.safety import DISCLAIMER
 
         try:
-            cited = ask_with_citations(self.engine, self.retriever, question, self.sampling)
+            cited = ask_with_citations(
+                self.engine, self.retriever, question, self.sampling, compose=self.compose
+            )
         except GenerationError as exc:
             self.print(f"OncoGPT: ({exc})")
             return
@@ -109,9 +114,10 @@ def run_chat(
     sampling: SamplingConfig,
     stdin: TextIO | None = None,
     retriever: object | None = None,
+    compose: str = "extract",
 ) -> int:
     stdin = stdin or sys.stdin
-    session = ChatSession(engine, sampling, retriever=retriever)
+    session = ChatSession(engine, sampling, retriever=retriever, compose=compose)
     session.print(GREETING)
     interactive = stdin.isatty()
     while True:

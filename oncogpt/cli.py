@@ -89,7 +89,9 @@ def _ask_cited(engine, question: str, args: argparse.Namespace) -> int:
 
     retriever = SqliteRetriever(args.kb or default_kb())
     mode = "remove" if args.remove_unsupported else "flag"
-    cited = ask_with_citations(engine, retriever, question, sampling_from_args(args), args.k, mode)
+    cited = ask_with_citations(
+        engine, retriever, question, sampling_from_args(args), args.k, mode, args.compose
+    )
     print(f"OncoGPT: {cited.render()}\n\n{DISCLAIMER}")
     return 0
 
@@ -121,7 +123,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         from oncogpt.rag.retrieve import SqliteRetriever
 
         retriever = SqliteRetriever(args.kb or default_kb())
-    return run_chat(engine, sampling_from_args(args), retriever=retriever)
+    return run_chat(engine, sampling_from_args(args), retriever=retriever, compose=args.compose)
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:
@@ -213,9 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _configure_ask(p: argparse.ArgumentParser) -> None:
     p.add_argument("question", nargs="*", help="the question (read from stdin if absent)")
     p.add_argument("--cite", action="store_true", help="answer from a knowledge base, cited")
-    p.add_argument("--kb", default=None, help="knowledge base file (default: the starter KB)")
+    p.add_argument("--kb", default=None, help="knowledge base file (default: the shipped KB)")
     p.add_argument("--k", type=int, default=4, help="passages retrieved for --cite")
     p.add_argument("--remove-unsupported", action="store_true", help="cut unsupported sentences")
+    _add_compose_flag(p)
     add_model_flags(p)
     add_sampling_flags(p)
 
@@ -226,9 +229,20 @@ def _configure_serve(p: argparse.ArgumentParser) -> None:
     add_serve_flags(p)
 
 
+def _add_compose_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--compose",
+        default="extract",
+        choices=("extract", "rewrite", "free"),
+        help="cited answers: passage sentences (extract), simplified by the model and checked "
+        "(rewrite), or written by the model from the passages (free)",
+    )
+
+
 def _configure_chat(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cite", action="store_true", help="ground answers in a knowledge base")
-    p.add_argument("--kb", default=None, help="knowledge base file (default: the starter KB)")
+    _add_compose_flag(p)
+    p.add_argument("--kb", default=None, help="knowledge base file (default: the shipped KB)")
     add_model_flags(p)
     add_sampling_flags(p)
 

@@ -56,6 +56,13 @@ class EvalConfig:
     """model (the model answers), or a yardstick scored the same way: generic (one fixed
     answer to every question) or nearest (the doctor's answer to the most similar training
     question; needs train_data)."""
+    cite: bool = False
+    """Answer from the knowledge base with checked citations (grounded composition)."""
+    kb: str | None = None
+    """Knowledge base (SQLite) for cite; default: the shipped one."""
+    compose: str = "extract"
+    """For cite: extract (passage sentences), rewrite (the model simplifies each, checked) or
+    free (the model writes the answer from the passages)."""
 
 
 def _question_field(row: dict) -> str:
@@ -173,12 +180,10 @@ def run_eval(config: EvalConfig) -> Path:
                 config.model, config.adapter, config.template, decoder=config.decoder
             )
             sampling = SamplingConfig(greedy=True, max_new_tokens=config.max_new_tokens)
-            for start in range(0, len(todo), config.batch_size):
-                batch = todo[start : start + config.batch_size]
-                answers = engine.answer_batch(
-                    [Conversation.single(i["question"]) for i in batch], sampling
-                )
-                _score(batch, answers, engine if config.perplexity else None, fh)
+            if config.cite:
+                _run_cited(config, engine, sampling, todo, fh)
+            else:
+                _run_batches(config, engine, sampling, todo, fh)
     minutes = (time.perf_counter() - started) / 60
     run["this_call"] = {
         "answered": len(todo),
@@ -187,6 +192,33 @@ def run_eval(config: EvalConfig) -> Path:
     }
     (out / "run.json").write_text(json.dumps(run, indent=2))
     return out
+
+
+def _run_batches(config: EvalConfig, engine: Any, sampling: Any, todo: list[dict], fh) -> None:
+    for start in range(0, len(todo), config.batch_size):
+        batch = todo[start : start + config.batch_size]
+        answers = engine.answer_batch([Conversation.single(i["question"]) for i in batch], sampling)
+        _score(batch, answers, engine if config.perplexity else None, fh)
+
+
+def _run_cited(config: EvalConfig, engine: Any, sampling: Any, todo: list[dict], fh) -> None:
+    """Cited answers, one question at a time; the scored text is the answer without markers,
+    and each row records the reference check's counts."""
+    from oncogpt.rag.ask import ask_with_citations, default_kb
+    from oncogpt.rag.cite import strip_markers
+    from oncogpt.rag.retrieve import SqliteRetriever
+    from oncogpt.safety import apply_safety, assess
+
+    retriever = SqliteRetriever(config.kb or default_kb())
+    for item in todo:
+        cited = ask_with_citations(
+            engine, retriever, item["question"], sampling, compose=config.compose
+        )
+        answer = apply_safety(strip_markers(cited.answer), assess(item["question"]))
+        item["citations"] = {
+            v: cited.report.count(v) for v in ("supported", "unsupported", "uncited")
+        }
+        _score([item], [answer], None, fh)
 
 
 def _score(batch: list[dict], answers: list[str], engine: Any, fh) -> None:
