@@ -63,6 +63,9 @@ class DeidConfig:
     ner: bool = True
     """Also run the statistical named-entity model (oncogpt.data.deid_ner) for names, places and
     hospitals written without a cue; False uses the rules alone (about 2x faster)."""
+    gate: bool = True
+    """Let the model read only sentences with an uncommon capitalised word (deid_ner.triggers);
+    False makes it read every sentence (slower; measures what the gate costs in recall)."""
     places: str = "cities"
     """Place names that become [PLACE]: "cities" (everything smaller than a state or province:
     towns, districts, counties, as HIPAA Safe Harbor asks), "all" (countries, states and
@@ -411,9 +414,16 @@ _RULE_SOURCES: list[tuple[str, str]] = [
     ),
     (
         "AGE",
-        _cue(r"aged?, age:, turn(?:ed|s|ing)?") + rf"[ \t:]*(?P<AGE>{_AGE_NUM}){_NOT_UNIT}",
+        _cue(r"aged?, age:, turn(?:ed|s|ing)?")
+        + rf"[ \t:]*(?:(?i:now|just)[ \t]+)?(?P<AGE>{_AGE_NUM}){_NOT_UNIT}",
     ),
     ("AGE", rf"[,(][ \t]*(?i:now)[ \t]+(?P<AGE>{_AGE_NUM}){_NOT_UNIT}"),  # "my dad (now 93)"
+    # An age in apposition: "Grandma, ninety-three, has ...", "Zhang Wei, 95, asked".
+    (
+        "AGE",
+        rf"(?:{_RELATION}|(?i:grandma|grandpa|granny|mum|mom|dad|here)|{_UP}{_LO}+)[ \t]*[,(][ \t]*"
+        rf"(?P<AGE>{_AGE_NUM})[ \t]*(?=[,)])",
+    ),
     # Headers: "Zhang Wei, 93M", "(95 F)", "93/F"; a comma or bracket first, so "99F" as a
     # temperature stays.
     ("AGE", r"[,(][ \t]*(?P<AGE>9\d|1[01]\d)[ \t/]?[MFmf](?![\w.])"),
@@ -607,6 +617,8 @@ _NOT_NAME = _words(
     pathology report results blood test tests hormone targeted palliative hospice remission
     relapse infusion port trial study protocol regimen tablet pain nausea fatigue side effects
     symptoms street avenue road lane drive court place way boulevard chinese western english
+    grandma grandpa granny nana mum mom dad mother father husband wife son daughter uncle aunt
+    brother sister grandmother grandfather auntie
     american indian african asian european japanese korean german french spanish italian
     russian arabic british canadian australian traditional benign connective
     """
@@ -618,7 +630,8 @@ _EPONYMS = _words(
     arbor hodgkin non-hodgkin ewing wilms kaposi burkitt merkel hurthle hürthle waldenström
     waldenstrom krukenberg klatskin pancoast sézary sezary castleman fraumeni li-fraumeni
     reed-sternberg sternberg gleason breslow karnofsky whipple hickman ommaya trousseau virchow
-    peutz-jeghers hippel-lindau kupffer langerhans sertoli leydig
+    peutz-jeghers hippel-lindau kupffer langerhans sertoli leydig binet dukes rai clark
+    masaoka enneking fuhrman nottingham lugano durie
     keytruda opdivo tagrisso xalkori herceptin avastin gleevec imbruvica ibrance lynparza
     tecentriq yervoy alecensa lorbrena rituxan revlimid xeloda zytiga xtandi tarceva iressa
     kadcyla enhertu perjeta darzalex velcade neulasta zofran decadron lumakras nexavar sutent
@@ -813,7 +826,9 @@ def _resolve(candidates: list[tuple[int, int, int, str]]) -> list[Span]:
 def _entity_kind(text: str, start: int, end: int, label: str, config: DeidConfig) -> str | None:
     """What a model entity becomes under ``config``, or None when the rules veto it."""
     words = [w.strip(".,;:()'’").lower() for w in text[start:end].split()]
-    if any(_DIGIT.search(w) or _is_medical(w) for w in words) or text[start:end].isupper():
+    if not text[start].isupper() or text[start:end].isupper():
+        return None  # "mg/dL", "NSCLC"
+    if any(_DIGIT.search(w) or _is_medical(w) for w in words):
         return None  # "Gleason 4+3=7", "Xalkori", "NSCLC": staging, drugs and genes stay
     if label == "PERSON":
         return "NAME"
@@ -832,7 +847,7 @@ def _entities(text: str, config: DeidConfig) -> list[tuple[int, int, int, str]]:
     from oncogpt.data.deid_ner import entities
 
     found = []
-    for start, end, label in entities(text):
+    for start, end, label in entities(text, config.gate):
         kind = _entity_kind(text, start, end, label, config)
         span = _clean_name(text, start, end) if kind == "NAME" else (start, end)
         if kind and span:
