@@ -375,7 +375,7 @@ _RULE_SOURCES: list[tuple[str, str]] = [
     ),
     ("PHONE", rf"(?=[0(])(?<![\w+.])\(?0\d{{1,4}}\)?[ -]?\d{{3,4}}[ -]?\d{{3,4}}\b{_EXTENSION}"),
     # Chinese mobiles: eleven digits from 13x-19x, maybe grouped 3-4-4.
-    ("PHONE", r"(?=1)(?<![\w+.-])1[3-9]\d(?:[ -]?\d{4}){2}(?![\w.-]|[ -]\d)"),
+    ("PHONE", r"(?=1)(?<![\w+.-])1[3-9]\d(?:[ -]?\d{4}){2}(?![\w-]|\.\d|[ -]\d)"),
     # Dates more precise than a year; a bare year or "3 months" never matches.
     (
         "DATE",
@@ -419,11 +419,8 @@ _RULE_SOURCES: list[tuple[str, str]] = [
     ),
     ("AGE", rf"[,(][ \t]*(?i:now)[ \t]+(?P<AGE>{_AGE_NUM}){_NOT_UNIT}"),  # "my dad (now 93)"
     # An age in apposition: "Grandma, ninety-three, has ...", "Zhang Wei, 95, asked".
-    (
-        "AGE",
-        rf"(?:{_RELATION}|(?i:grandma|grandpa|granny|mum|mom|dad|here)|{_UP}{_LO}+)[ \t]*[,(][ \t]*"
-        rf"(?P<AGE>{_AGE_NUM})[ \t]*(?=[,)])",
-    ),
+    # (checked by _after_person(): anchoring on the word before would try every position)
+    ("AGEAPP", rf"(?=[,(])[,(][ \t]*(?P<AGEAPP>{_AGE_NUM})[ \t]*(?=[,)])"),
     # Headers: "Zhang Wei, 93M", "(95 F)", "93/F"; a comma or bracket first, so "99F" as a
     # temperature stays.
     ("AGE", r"[,(][ \t]*(?P<AGE>9\d|1[01]\d)[ \t/]?[MFmf](?![\w.])"),
@@ -537,8 +534,16 @@ _RULE_SOURCES: list[tuple[str, str]] = [
     ),
     ("NAME", rf"(?<![\w.])(?i:pt|patient)[ \t]*:[ \t]*(?P<NAME>{_NAME})"),
     # "Rosa Quinn (daughter)", "daughter: Li Ming", "son - Wang Jun".
-    ("NAME", rf"(?P<NAME>{_NAME})[ \t]*[(,][ \t]*(?:my[ \t]+|the[ \t]+)?{_RELATION}\b"),
-    ("NAME", rf"\b{_RELATION}[ \t]*(?::|[ \t]-|–)[ \t]*(?P<NAME>{_NAME})"),
+    (
+        "NAME",
+        rf"(?=[A-Z])(?<![\w-])(?P<NAME>{_NAME})[ \t]*[(,][ \t]*(?:my[ \t]+|the[ \t]+)?"
+        rf"{_RELATION}\b",
+    ),
+    (
+        "NAME",
+        rf"(?m:(?:^|(?<=[;,(]))[ \t]*(?:[-*•][ \t]*)?{_RELATION}[ \t]*(?::|[ \t]-|–)[ \t]*"
+        rf"(?P<NAME>{_NAME}))",
+    ),
     # Chinese names, family name first ("Zhang Wei", "Liu Xiuying") or last ("Wei Zhang"); and
     # a Chinese family name as a possessive ("Huang's CT").
     (
@@ -717,16 +722,24 @@ _GIVEN_NAME_RULE = (
 )
 
 
+# Rules whose matches need a check of their own before they become a kind.
+_INTERNAL = {"CNAME": "NAME", "AGEAPP": "AGE"}
+
+
 def _compile(sources: list[tuple[str, str]]) -> list[tuple[str, re.Pattern[str], tuple[str, ...]]]:
     """Compile the table once; remember which named groups are kinds (the sub-spans)."""
     rules = []
     for kind, source in sources:
         pattern = re.compile(source)
-        rules.append((kind, pattern, tuple(g for g in pattern.groupindex if g in KINDS)))
+        groups = tuple(g for g in pattern.groupindex if g in KINDS or g in _INTERNAL)
+        rules.append((kind, pattern, groups))
     return rules
 
 
 _RULES = _compile([*_RULE_SOURCES, _GIVEN_NAME_RULE])
+_PERSON_BEFORE = re.compile(
+    rf"(?:\b{_RELATION}|(?i:grandma|grandpa|granny|mum|mom|dad|here)|{_UP}{_LO}+)[ \t]*$"
+)
 _PLACEHOLDER = re.compile(r"\[(?:" + "|".join(KINDS) + r")\]")
 _WORD = re.compile(r"\S+")
 _DIGIT = re.compile(r"\d")
@@ -801,6 +814,11 @@ def _valid(text: str, start: int, end: int, kind: str) -> tuple[int, int] | None
         return _clean_name(text, start, end)
     if kind == "CNAME":
         return _chinese_name(text, start, end)
+    if kind == "AGEAPP":  # "Grandma, ninety-three, has ...", "Zhang Wei, 95, asked"
+        comma = text.rfind(",", 0, start) if text[start - 1 : start] != "(" else start - 1
+        before = text.rfind("(", 0, start)
+        at = max(comma, before)
+        return (start, end) if at >= 0 and _PERSON_BEFORE.search(text, max(0, at - 40), at) else None
     if kind == "HOSPITAL":
         return _clean_institution(text, start, end)
     if kind in ("PHONE", "FAX"):
@@ -865,7 +883,7 @@ def find_identifiers(text: str, config: DeidConfig = DEFAULT) -> list[Span]:
             continue
         if kind == "PLACE" and config.places == "none":
             continue
-        kept.append((priority, span[0], span[1], "NAME" if kind == "CNAME" else kind))
+        kept.append((priority, span[0], span[1], _INTERNAL.get(kind, kind)))
     if config.ner:
         kept += _entities(text, config)
     return _resolve([c for c in kept if not any(s < c[2] and c[1] < e for s, e in protected)])
