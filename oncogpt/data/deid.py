@@ -370,8 +370,8 @@ _RULE_SOURCES: list[tuple[str, str]] = [
     ),
     (
         "PHONE",
-        r"(?=[+(0])(?<![\w+])(?:\+|\(\+|00)\d{1,3}\)?(?:[ .-]?\(?\d{1,4}\)?)(?:[ .-]?\d{2,5}){1,5}\b"
-        + _EXTENSION,
+        r"(?=[+(0])(?<![\w+])(?:\+|\(\+|00)\d{1,3}\)?(?:[ .-]?\(?\d{1,4}\)?)"
+        r"(?:[ .-]?\d{2,5}){1,5}\b" + _EXTENSION,
     ),
     ("PHONE", rf"(?=[0(])(?<![\w+.])\(?0\d{{1,4}}\)?[ -]?\d{{3,4}}[ -]?\d{{3,4}}\b{_EXTENSION}"),
     # Chinese mobiles: eleven digits from 13x-19x, maybe grouped 3-4-4.
@@ -680,7 +680,7 @@ _PINYIN_NOT_NAMES = frozenset(
         "\n", ""
     ).split("|")
 )
-_FORMULA_WORDS = frozenset("Tang Wan San Yin Gao Dan".split())
+_FORMULA_WORDS = frozenset(["Tang", "Wan", "San", "Yin", "Gao", "Dan"])
 _TITLE_BEFORE = re.compile(r"[A-Z][a-z]+[ \t]+$")
 # Preparations of Chinese medicine: "Xiao Chaihu Tang" is a decoction, not Mr. Xiao.
 _FORMULA_AFTER = re.compile(
@@ -818,7 +818,9 @@ def _valid(text: str, start: int, end: int, kind: str) -> tuple[int, int] | None
         comma = text.rfind(",", 0, start) if text[start - 1 : start] != "(" else start - 1
         before = text.rfind("(", 0, start)
         at = max(comma, before)
-        return (start, end) if at >= 0 and _PERSON_BEFORE.search(text, max(0, at - 40), at) else None
+        return (
+            (start, end) if at >= 0 and _PERSON_BEFORE.search(text, max(0, at - 40), at) else None
+        )
     if kind == "HOSPITAL":
         return _clean_institution(text, start, end)
     if kind in ("PHONE", "FAX"):
@@ -860,6 +862,12 @@ def _entity_kind(text: str, start: int, end: int, label: str, config: DeidConfig
     return None  # other organisations and facilities: the rules find street addresses
 
 
+def _herb_or_formula(name: str) -> bool:
+    """ "Huang Qi", "Xiao Chaihu Tang": Chinese medicine the model takes for people."""
+    words = name.split()
+    return name.lower() in _PINYIN_NOT_NAMES or (len(words) >= 3 and words[-1] in _FORMULA_WORDS)
+
+
 def _entities(text: str, config: DeidConfig) -> list[tuple[int, int, int, str]]:
     """The model's entities as candidates ranked after every rule; names pass _clean_name()."""
     from oncogpt.data.deid_ner import entities
@@ -867,6 +875,8 @@ def _entities(text: str, config: DeidConfig) -> list[tuple[int, int, int, str]]:
     found = []
     for start, end, label in entities(text, config.gate):
         kind = _entity_kind(text, start, end, label, config)
+        if kind == "NAME" and _herb_or_formula(text[start:end]):
+            continue
         span = _clean_name(text, start, end) if kind == "NAME" else (start, end)
         if kind and span:
             found.append((len(_RULES), *span, kind))

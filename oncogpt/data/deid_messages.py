@@ -45,11 +45,23 @@ class MessagePool(NamePool):
 
 POOLS = {
     "dev": MessagePool(
-        first=_items("Hannah Rosa Ethan Ingrid Tomas Aaliyah Bruno Leona Felix Marta Otto Priyanka Declan Yara", " "),
-        last=_items("Quinn Delgado Hartley Okoro Lindgren Moreau Castell Brennan Falk Navarro Iyer Whitaker", " "),
+        first=_items(
+            "Hannah Rosa Ethan Ingrid Tomas Aaliyah Bruno "
+            "Leona Felix Marta Otto Priyanka Declan Yara",
+            " ",
+        ),
+        last=_items(
+            "Quinn Delgado Hartley Okoro Lindgren Moreau "
+            "Castell Brennan Falk Navarro Iyer Whitaker",
+            " ",
+        ),
         cn_family=_items("Zhang Liu Huang Zhou Xu Guo Luo Zheng Xie Tang Feng Deng Peng Tian", " "),
-        cn_given=_items("Wei Fang Xiuying Jianguo Lei Yan Hongmei Jun Chao Li Guilan Haoran Yuxuan Min", " "),
-        towns=_items("Tampere Hangzhou Chengdu Leeds Wuxi Dalian Aarhus Shenzhen Porto Kunming", " "),
+        cn_given=_items(
+            "Wei Fang Xiuying Jianguo Lei Yan Hongmei Jun Chao Li Guilan Haoran Yuxuan Min", " "
+        ),
+        towns=_items(
+            "Tampere Hangzhou Chengdu Leeds Wuxi Dalian Aarhus Shenzhen Porto Kunming", " "
+        ),
         streets=_items("Cedar|Jiefang|Willow|Zhongshan|Harbour|Renmin|Birch|Xinhua"),
         hospitals=_items(
             "West China Hospital|Zhongshan Hospital|Mayo Clinic|Royal Marsden Hospital|"
@@ -58,10 +70,20 @@ POOLS = {
         ),
     ),
     "test": MessagePool(
-        first=_items("Clara Mateus Sinead Jonah Imogen Rafaela Hugo Agnes Dario Freya Kasper Nadine Idris Lotte", " "),
-        last=_items("Pemberton Vasquez Achebe Sorensen Galloway Ferreira Kowalczyk Ashworth Lund Romero Thakur Bellamy", " "),
+        first=_items(
+            "Clara Mateus Sinead Jonah Imogen Rafaela Hugo "
+            "Agnes Dario Freya Kasper Nadine Idris Lotte",
+            " ",
+        ),
+        last=_items(
+            "Pemberton Vasquez Achebe Sorensen Galloway Ferreira "
+            "Kowalczyk Ashworth Lund Romero Thakur Bellamy",
+            " ",
+        ),
         cn_family=_items("Wang Li Chen Yang Zhao Wu Sun Ma Zhu Hu Lin Gao Liang Song Han Cao", " "),
-        cn_given=_items("Na Qiang Xiaoming Yufei Jing Tao Shuang Zhiwei Lan Bo Meiling Hao Ying Kai", " "),
+        cn_given=_items(
+            "Na Qiang Xiaoming Yufei Jing Tao Shuang Zhiwei Lan Bo Meiling Hao Ying Kai", " "
+        ),
         towns=_items("Suzhou Bergen Nanchang Sheffield Xiamen Graz Harbin Lyon Zhuhai Tromso", " "),
         streets=_items("Linden|Huaihai|Orchard|Dongfeng|Beacon|Yan'an|Holly|Chang'an"),
         hospitals=_items(
@@ -101,7 +123,7 @@ def gen_given(rng: random.Random, pool: MessagePool) -> list[Segment]:
 def gen_old_age(rng: random.Random, pool: MessagePool) -> list[Segment]:
     """An age over 89: spelled out, "97 yo", "aged 95", "93-year-old"."""
     age = rng.randint(90, 103)
-    units = "one two three four five six seven eight nine".split()
+    units = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
     spelled = "ninety" if age == 90 else f"ninety-{units[age - 91]}" if age < 100 else None
     if spelled is None:
         spelled = "a hundred" if age == 100 else f"a hundred and {units[age - 101]}"

@@ -77,9 +77,7 @@ def triggers(sentence: str) -> list[str]:
     """The capitalised uncommon words that make a sentence worth the model's time."""
     common = common_words()
     return [
-        w
-        for w in _TITLE_WORD.findall(sentence)
-        if re.split(r"['’]", w)[0].lower() not in common
+        w for w in _TITLE_WORD.findall(sentence) if re.split(r"['’]", w)[0].lower() not in common
     ]
 
 
@@ -90,11 +88,13 @@ def load_model():  # -> spacy.Language
         import spacy
 
         return spacy.load(
-            MODEL, exclude=["tok2vec", "tagger", "parser", "senter", "attribute_ruler", "lemmatizer"]
+            MODEL,
+            exclude=["tok2vec", "tagger", "parser", "senter", "attribute_ruler", "lemmatizer"],
         )
     except (ImportError, OSError) as exc:
         raise ModelMissing(
-            f"de-identification: the NER model {MODEL} is not installed ({exc.__class__.__name__}); "
+            f"de-identification: the NER model {MODEL} is not installed "
+            f"({exc.__class__.__name__}); "
             "run `make setup`, or set deid_ner: false to use the rules alone"
         ) from None
 
