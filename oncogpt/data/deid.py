@@ -1,9 +1,23 @@
-"""Offline, rule-based de-identification of patient text (HIPAA Safe Harbor, free-text part).
+"""Offline de-identification of patient text (HIPAA Safe Harbor, free-text part).
 
-``deidentify(text)`` replaces identifiers with typed placeholders (``[NAME]``, ``[DATE]``, ...)
-and counts them; ``find_identifiers(text)`` returns the spans. Pure standard library: a table
-of compiled regular expressions plus a few lexicons; about 0.4 MB of text (some 2,000
-messages) per second on one core.
+``deidentify(text, config)`` replaces identifiers with typed placeholders (``[NAME]``,
+``[DATE]``, ``[PLACE]``, ``[HOSPITAL]`` ...) and counts them; ``find_identifiers`` returns the
+spans. Two detectors, combined by default (``DeidConfig``):
+
+* the rules here: a table of compiled regular expressions plus a few lexicons, about 0.3 MB of
+  text per second on one core;
+* spaCy's small English NER model (``deid_ner``) for names, places and hospitals written
+  without a cue, on the sentences that hold an uncommon capitalised word. Its entities rank
+  after every rule, and the rules veto them: eponyms, brand and generic drugs, genes
+  (ALL CAPS), anything with a digit (staging, doses), kinship words, Chinese herbs/formulas.
+
+Measured (``python -m oncogpt.data.deid_eval --split test --n 300``), test halves: on the
+harder ``messages`` set (identifiers placed as real messages place them) recall 0.965 with
+the model vs 0.869 with the rules alone (names 0.953 vs 0.902, towns 0.952 vs 0), precision
+1.000, medical terms kept 1.000; on the cue-word ``synthetic`` set recall 0.978. Reading every
+sentence instead of the gated ones adds no recall there and costs precision (0.987). In the
+pipeline benchmark the model costs about 10% of the rules-only build's rows/s
+(``benchmarks/data_pipeline.py --deid-cost``).
 
 Design, and why:
 
