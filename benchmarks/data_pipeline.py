@@ -4,7 +4,8 @@ Rows are made by pairing real questions with real answers from ../shared/data (s
 near-duplicates of each other), written as Alpaca JSONL. Each size is run twice in fresh
 processes: `oncogpt data build` on it, and a plain read-and-write of the same rows (the
 baseline). Prints rows/s, the ratio to the baseline, and peak RSS per size (flat memory shows as
-similar peaks at different sizes).
+similar peaks at different sizes). `--deid-cost` also builds with the rules-only de-identifier
+(`deid_ner: false`) and prints the default (rules + NER) build's rows/s as a ratio of it.
 
     .venv/bin/python benchmarks/data_pipeline.py --rows 50000 200000
 """
@@ -54,6 +55,7 @@ def plain_copy(src: Path, dst: Path) -> None:
 
 
 def child(mode: str, src: Path, out: Path) -> None:
+    """mode: baseline (plain copy), pipeline (the default build) or rules (deid_ner false)."""
     """Runs in a fresh process so its peak RSS is its own."""
     started = time.perf_counter()
     if mode == "baseline":
@@ -66,6 +68,7 @@ def child(mode: str, src: Path, out: Path) -> None:
         config = load_config(
             DataConfig, None, output_dir=str(out / "built"), val_set_size=500, test_size=500,
             sources=[{"path": str(src), "options": {"instruction": "system"}}],
+            deid_ner=mode != "rules",
         )  # fmt: skip
         build_dataset(config)
     seconds = time.perf_counter() - started
@@ -85,6 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="+", default=[20000, 200000])
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--deid-cost", action="store_true", help="also time rules-only de-id")
     args = parser.parse_args()
     if args.child:
         mode, src, out = args.child
@@ -97,9 +101,14 @@ def main() -> None:
             write_rows(src, n)
             base = measure("baseline", src, Path(tmp))
             ours = measure("pipeline", src, Path(tmp))
+            rules = measure("rules", src, Path(tmp)) if args.deid_cost else None
         print(f"{n:>8} {n / ours['seconds']:>16.0f} {n / base['seconds']:>16.0f} "
               f"{base['seconds'] / ours['seconds']:>7.4f} {ours['peak_mib']:>18.0f} "
               f"{base['peak_mib']:>18.0f}", flush=True)  # fmt: skip
+        if rules:
+            print(f"{n:>8} rules-only de-id {n / rules['seconds']:.0f} rows/s; rules + NER "
+                  f"{n / ours['seconds']:.0f} rows/s = {rules['seconds'] / ours['seconds']:.2f}x "
+                  f"the rules-only speed", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

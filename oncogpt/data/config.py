@@ -8,6 +8,7 @@ from typing import Any
 
 from oncogpt.data.clean import DEFAULT_GREETINGS, DEFAULT_SIGNOFFS
 from oncogpt.data.corpus import CORPUS, CORPUS_DIR
+from oncogpt.data.deid import PLACES
 from oncogpt.data.readers import FORMATS
 
 STARTER = "starter"
@@ -75,6 +76,13 @@ class DataConfig:
     """Fix broken unicode, quotes and whitespace."""
     deidentify: bool = True
     """Replace HIPAA Safe Harbor identifiers by typed placeholders ([NAME], [DATE] …)."""
+    deid_ner: bool = True
+    """De-identify with the rules and the statistical NER model together (names, places and
+    hospitals without cue words); false: the rules alone (faster, misses more)."""
+    deid_places: str = "cities"
+    """Place names replaced by [PLACE]: cities (below a state or province), all, or none."""
+    deid_hospitals: bool = True
+    """Replace hospital and clinic names by [HOSPITAL]."""
     strip_boilerplate: bool = True
     """Strip greetings and sign-offs from answers."""
     greetings: list[str] = dataclasses.field(default_factory=lambda: list(DEFAULT_GREETINGS))
@@ -109,6 +117,8 @@ class DataConfig:
             raise ValueError("max_split_fraction must be in (0, 0.5]")
         if self.val_set_size < 0 or self.test_size < 0:
             raise ValueError("val_set_size and test_size must be >= 0")
+        if self.deid_places not in PLACES:
+            raise ValueError(f"deid_places must be one of {PLACES}, got {self.deid_places!r}")
         names = [s.name for s in self.sources]
         if len(set(names)) != len(names):
             raise ValueError(f"source names must be unique, got {names}")

@@ -59,9 +59,18 @@ class Cleaner:
         self.dedup = NearDuplicateIndex() if config.dedup else None
         self.deidentify = None
         if config.deidentify:
-            from oncogpt.data.deid import deidentify
+            from functools import partial
 
-            self.deidentify = deidentify
+            from oncogpt.data.deid import DeidConfig, deidentify
+
+            deid = DeidConfig(
+                ner=config.deid_ner, places=config.deid_places, hospitals=config.deid_hospitals
+            )
+            if deid.ner:  # fail before reading any row when the model is missing
+                from oncogpt.data.deid_ner import load_model
+
+                load_model()
+            self.deidentify = partial(deidentify, config=deid)
 
     def _text(self, text: str, role: str, stats: Stats) -> str:
         if self.config.normalize:
