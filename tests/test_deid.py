@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from oncogpt.data.deid import KINDS, DeidConfig, Span, deidentify, find_identifiers
-from oncogpt.data.deid_eval import build_dataset, evaluate
-from oncogpt.data.deid_messages import build_messages
+from oncogpt.evaluate.deid import build_dataset, evaluate
+from oncogpt.evaluate.deid_messages import build_messages
 
 RULES_ONLY = DeidConfig(ner=False)
 
@@ -227,7 +227,7 @@ def test_evaluation_meets_targets(split: str) -> None:
 
 
 def test_message_halves_share_no_template_or_name() -> None:
-    from oncogpt.data.deid_messages import POOLS, TEMPLATES
+    from oncogpt.evaluate.deid_messages import POOLS, TEMPLATES
 
     assert not set(TEMPLATES["dev"]) & set(TEMPLATES["test"])
     for field in ("first", "last", "cn_family", "cn_given", "towns", "hospitals"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from oncogpt.evaluate.checker import evaluate, main
 from oncogpt.rag.check import (
     EVAL_FILE,
     KB_FILE,
@@ -11,10 +12,8 @@ from oncogpt.rag.check import (
     check_answer,
     conflicts,
     drugs,
-    evaluate,
     genes,
     is_factual,
-    main,
     missing_terms,
     numbers,
     render_checked,

@@ -64,8 +64,8 @@ def _deid_figures(ner: bool, places: str, hospitals: bool) -> dict[str, Any] | N
     """Both evaluation sets' test halves under the build's settings (once per process)."""
     try:
         from oncogpt.data.deid import DeidConfig
-        from oncogpt.data.deid_eval import evaluate
         from oncogpt.data.deid_ner import describe
+        from oncogpt.evaluate.deid import evaluate
     except ImportError:
         return None
     config = DeidConfig(ner=ner, places=places, hospitals=hospitals)
@@ -174,7 +174,7 @@ def _deid_text(deid: dict[str, Any]) -> str:
         f"{detector['model']} {detector.get('version', '')} ({detector.get('license', '')})."
         if "version" in detector
         else "Detector: the rules alone (deid_ner: false).",
-        "Measured by `python -m oncogpt.data.deid_eval` on the test halves of its two sets:",
+        "Measured by `python -m oncogpt.evaluate.deid` on the test halves of its two sets:",
         "",
     ]
     rows = []

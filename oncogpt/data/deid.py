@@ -11,7 +11,7 @@ spans. Two detectors, combined by default (``DeidConfig``):
   after every rule, and the rules veto them: eponyms, brand and generic drugs, genes
   (ALL CAPS), anything with a digit (staging, doses), kinship words, Chinese herbs/formulas.
 
-Measured (``python -m oncogpt.data.deid_eval --split test --n 300``), test halves: on the
+Measured (``python -m oncogpt.evaluate.deid --split test --n 300``), test halves: on the
 harder ``messages`` set (identifiers placed as real messages place them) recall 0.965 with
 the model vs 0.869 with the rules alone (names 0.953 vs 0.902, towns 0.952 vs 0), precision
 1.000, medical terms kept 1.000; on the cue-word ``synthetic`` set recall 0.978. Reading every
@@ -33,7 +33,7 @@ Design, and why:
 * Patterns start with a look-ahead on their possible first characters: Python's ``re`` then
   rejects most positions at once instead of trying every alternative (several times faster).
 
-``python -m oncogpt.data.deid_eval`` measures recall, precision and medical-term survival.
+``python -m oncogpt.evaluate.deid`` measures recall, precision and medical-term survival.
 This is a screening tool, not a guarantee: review before any data leaves a secure setting.
 """
 

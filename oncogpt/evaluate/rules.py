@@ -17,52 +17,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from oncogpt.data.categorize import CATEGORIES, SITES, Categorization, categorize
+from oncogpt.evaluate.scores import BinaryScores, accuracy, binary_scores
 
 #: The shared data folder beside the repository (``../shared/data``); never committed.
 DATA_DIR: Path = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 QA_FILE = "oncogpt_qa_public.json"
 LABELS_FILE = "oncogpt_qa_public.labels.jsonl"
 GENERAL_FILE = "genmedgpt5k.json"
-
-
-@dataclass(frozen=True)
-class BinaryScores:
-    tp: int
-    fp: int
-    fn: int
-    tn: int
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else math.nan
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else math.nan
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else math.nan
-
-
-def binary_scores(pairs: Iterable[tuple[bool, bool]]) -> BinaryScores:
-    """Counts from (predicted, gold) pairs."""
-    tp = fp = fn = tn = 0
-    for pred, gold in pairs:
-        tp += pred and gold
-        fp += pred and not gold
-        fn += gold and not pred
-        tn += not pred and not gold
-    return BinaryScores(tp, fp, fn, tn)
 
 
 def load_labeled(data_dir: Path = DATA_DIR) -> list[tuple[dict, dict]]:
@@ -83,14 +50,6 @@ def load_general(data_dir: Path = DATA_DIR) -> list[dict]:
 def split_of(idx: int) -> str:
     """Development split is the even indices; odd indices are held out."""
     return "dev" if idx % 2 == 0 else "heldout"
-
-
-def accuracy(pairs: Iterable[tuple[str, str]]) -> tuple[float, int]:
-    """(accuracy, n) of (predicted, gold) pairs; accuracy is nan on an empty input."""
-    pairs = list(pairs)
-    if not pairs:
-        return math.nan, 0
-    return sum(p == g for p, g in pairs) / len(pairs), len(pairs)
 
 
 def predict_labeled(data_dir: Path = DATA_DIR) -> list[tuple[dict, Categorization]]:

@@ -11,7 +11,7 @@ named. Chinese names (pinyin, family name first) are common, as in the seed's co
 Templates, name pools, towns and hospitals are different from the synthetic set's and come in
 two disjoint halves: ``dev`` (looked at while writing the rules) and ``test`` (the figures to
 report). Medical terms fill the lower-case slots and must survive. Scored by
-``deid_eval.score``; ``python -m oncogpt.data.deid_eval --set messages`` prints the table.
+``deid_eval.score``; ``python -m oncogpt.evaluate.deid --set messages`` prints the table.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from oncogpt.data.deid_eval import (
+from oncogpt.evaluate.deid import (
     NEGATIVE_TEMPLATES,
     Example,
     NamePool,

@@ -16,7 +16,7 @@ rules) and ``test`` (held out: the figure to report). Metrics, at the span level
 * character recall / precision as a stricter cross-check;
 * medical-term survival: protected terms that no predicted span touches.
 
-``python -m oncogpt.data.deid_eval [--n 1000] [--seed 0] [--split test]`` prints a table;
+``python -m oncogpt.evaluate.deid [--n 1000] [--seed 0] [--split test]`` prints a table;
 ``--audit FILE.json ...`` also runs the de-identifier over real corpora (JSON lists of records)
 and lists what it replaced, to eyeball false positives on text nobody wrote for the rules.
 """
@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from oncogpt.data.deid import DEFAULT, KINDS, DeidConfig, Span, find_identifiers
+from oncogpt.evaluate.scores import ratio
 
 Segment = tuple[str, str | None]  # (text, identifier kind, "MED" for a protected term, or None)
 Generator = Callable[[random.Random, "NamePool"], list[Segment]]
@@ -640,10 +641,6 @@ def _overlapping(start: int, end: int, spans: list[tuple[int, int, str]]) -> lis
     return [kind for s, e, kind in spans if s < end and start < e]
 
 
-def _ratio(num: int, den: int) -> float:
-    return num / den if den else 1.0
-
-
 def _count(example: Example, counts: Counter[str], detect: Detector) -> None:
     """Add one example's span, character and term tallies to ``counts``."""
     predicted = [(s.start, s.end, s.kind) for s in detect(example.text)]
@@ -680,7 +677,7 @@ def evaluate(
     ``dataset`` "synthetic" is this module's cue-word set; "messages" the harder set of
     ``deid_messages`` (identifiers placed as real messages place them)."""
     if dataset == "messages":
-        from oncogpt.data.deid_messages import build_messages as build
+        from oncogpt.evaluate.deid_messages import build_messages as build
     else:
         build = build_dataset
     result = score(build(n, seed, split), lambda text: find_identifiers(text, config))
@@ -697,10 +694,10 @@ def score(examples: list[Example], detect: Detector) -> dict:
     per_kind = {
         kind: {
             "gold": c[f"gold:{kind}"],
-            "recall": _ratio(c[f"found:{kind}"], c[f"gold:{kind}"]),
-            "typed_recall": _ratio(c[f"typed:{kind}"], c[f"gold:{kind}"]),
+            "recall": ratio(c[f"found:{kind}"], c[f"gold:{kind}"]),
+            "typed_recall": ratio(c[f"typed:{kind}"], c[f"gold:{kind}"]),
             "predicted": c[f"pred:{kind}"],
-            "precision": _ratio(c[f"correct:{kind}"], c[f"pred:{kind}"]),
+            "precision": ratio(c[f"correct:{kind}"], c[f"pred:{kind}"]),
         }
         for kind in KINDS
     }
@@ -708,12 +705,12 @@ def score(examples: list[Example], detect: Detector) -> dict:
         "sentences": len(examples),
         "gold_spans": total["gold"],
         "predicted_spans": total["pred"],
-        "recall": _ratio(total["found"], total["gold"]),
-        "typed_recall": _ratio(total["typed"], total["gold"]),
-        "precision": _ratio(total["correct"], total["pred"]),
-        "char_recall": _ratio(c["both_chars"], c["gold_chars"]),
-        "char_precision": _ratio(c["both_chars"], c["pred_chars"]),
-        "medical_term_survival": _ratio(c["survived"], c["terms"]),
+        "recall": ratio(total["found"], total["gold"]),
+        "typed_recall": ratio(total["typed"], total["gold"]),
+        "precision": ratio(total["correct"], total["pred"]),
+        "char_recall": ratio(c["both_chars"], c["gold_chars"]),
+        "char_precision": ratio(c["both_chars"], c["pred_chars"]),
+        "medical_term_survival": ratio(c["survived"], c["terms"]),
         "false_positives_in_clean_sentences": c["clean_fp"],
         "per_kind": per_kind,
     }
