@@ -267,7 +267,7 @@ def test_speed_and_gates_on_real_data() -> None:
 
     questions = [it["question"] for it, _ in load_labeled(DATA_DIR)]
     best = min(_cpu_seconds(questions) for _ in range(3))
-    assert best / len(questions) < 1e-3  # measured ~0.2 ms per message
+    assert best / len(questions) < 5e-3  # a backtracking guard; measured ~0.2 ms per message
     texts = [normalize(q) for q in questions]
     for rule in rules._RULES:  # the substring gate never hides a match
         assert [bool(rule.rx.search(t)) for t in texts] == [

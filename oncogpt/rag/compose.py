@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from oncogpt.rag.check import SupportScorer, content_words, drugs, is_factual
+from oncogpt.rag.check import SupportScorer, cancers, content_words, drugs, is_factual
 from oncogpt.text import split_sentences
 
 #: Kept sentences at most (an answer of about 40-110 words).
@@ -93,8 +93,12 @@ def select_sentences(
         (sentence, n)
         for n, hit in enumerate(hits, start=1)
         for sentence in split_sentences(hit.text)
-        if is_factual(sentence)
+        if is_factual(sentence) and not off_topic(question, sentence)
     ]
+    # A question about a drug is answered by sentences that name it, when any do.
+    q_drugs = drugs(question)
+    naming = [(s, n) for s, n in pool if q_drugs & drugs(s)]
+    pool = naming or pool
     if not pool:
         return []
     # Each sentence is read with its passage's title ("Small cell lung cancer: extensive
@@ -122,6 +126,40 @@ def unknown_drugs(question: str, hits: Sequence[Any]) -> set[str]:
     drug ("omeprazole lowers erlotinib absorption" for a question on sotorasib) would mislead."""
     text = " ".join(f"{h.title} {h.text}" for h in hits).lower()
     return {d for d in drugs(question) if d not in text}
+
+
+_HISTOLOGY = frozenset({"small cell", "non-small cell"})
+_ADVANCED = re.compile(
+    r"\b(?:spread (?:to|into) (?:the |his |her |my )?(?:liver|bones?|brain|lungs?|adrenal)|"
+    r"metasta\w*|stage (?:4|iv)\b|extensive[- ]stage|advanced)",
+    re.IGNORECASE,
+)
+_EARLY = re.compile(
+    r"\b(?:limited[- ]stage|early[- ]stage|stage (?:1|2|i|ii)[abc]?\b|locali[sz]ed)", re.IGNORECASE
+)
+
+
+def _extent(text: str) -> str | None:
+    """ "advanced", "early", or None (neither, or both)."""
+    advanced, early = bool(_ADVANCED.search(text)), bool(_EARLY.search(text))
+    return None if advanced == early else "advanced" if advanced else "early"
+
+
+def off_topic(question: str, sentence: str) -> bool:
+    """Whether the sentence is about another cancer or extent than the question names: a breast
+    cancer trial in an answer on ovarian cancer, non-small cell facts for small cell lung
+    cancer, limited-stage treatment for a cancer that has spread to the liver."""
+    q_extent, s_extent = _extent(question), _extent(sentence)
+    if q_extent and s_extent and q_extent != s_extent:
+        return True
+    q, s = cancers(question), cancers(sentence)
+    if not q or not s:
+        return False
+    q_hist, s_hist = q & _HISTOLOGY, s & _HISTOLOGY
+    if q_hist and s_hist and not q_hist & s_hist:
+        return True
+    q_site, s_site = q - _HISTOLOGY, s - _HISTOLOGY
+    return bool(q_site and s_site and not q_site & s_site)
 
 
 def _cite(sentence: str, n: int) -> str:
