@@ -463,11 +463,13 @@ def serve(
     default_max_tokens: int = 256,
     log_level: str = "info",
     decoder: str = "auto",
+    device: str = "auto",
+    dtype: str = "auto",
 ) -> None:
     """Load the model and serve the API and the web page until interrupted (Ctrl-C)."""
     import uvicorn
 
-    engine = Engine.load(model, adapter, template, decoder=decoder)
+    engine = Engine.load(model, adapter, template, decoder=decoder, device=device, dtype=dtype)
     settings = ServeSettings(
         model_id=model_id(model, adapter),
         api_key=api_key,
