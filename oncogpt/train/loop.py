@@ -89,6 +89,27 @@ class MarkComplete(TrainerCallback):
                 (folder / ".complete").write_text("ok\n")
 
 
+class EvaluateFirst(TrainerCallback):
+    """The validation loss of the base model (adapter off) and of the adapter the stage starts
+    from, measured once train() has set the model up (on a resume: at the checkpoint).
+
+    Not with `trainer.evaluate()` before `train()`: that lets accelerate mark the model as
+    prepared (for evaluation, without DDP), so `train()` then skips the DDP wrapper and every
+    torchrun rank trains on its own shard with no gradient sync (transformers 5.23, accelerate
+    1.15: `Accelerator.prepare_model` returns a model flagged `_is_accelerate_prepared` as is).
+    tests/test_train.py's two-process test catches it: the ranks' weights differ."""
+
+    def __init__(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+        self.trainer = trainer
+        self.metrics = metrics
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        model = self.trainer.model
+        with model.disable_adapter():
+            self.metrics["base_eval_loss"] = self.trainer.evaluate()["eval_loss"]
+        self.metrics["start_eval_loss"] = self.trainer.evaluate()["eval_loss"]
+
+
 #: Callbacks added to every Trainer (tests use it to kill a run at a chosen step).
 EXTRA_CALLBACKS: list[TrainerCallback] = []
 

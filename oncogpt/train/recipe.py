@@ -287,7 +287,7 @@ def write_outputs(out: Path, config: TrainConfig, stage: StageConfig, metrics: d
 def run_stage(
     config: TrainConfig, stage: StageConfig, base: Path, adapter: Path | None
 ) -> StageResult:
-    from oncogpt.train.loop import build_trainer
+    from oncogpt.train.loop import EvaluateFirst, build_trainer
 
     out = Path(config.output_dir) / stage.name
     if (out / "metrics.json").is_file() and (out / "adapter").is_dir():
@@ -304,9 +304,7 @@ def run_stage(
     metrics: dict[str, Any] = {"stage": stage.name, "fit": dict(train_set.fit_counts)}
     metrics["train_examples"], metrics["val_examples"] = len(train_set), len(val_set)
     if len(val_set):
-        with model.disable_adapter():
-            metrics["base_eval_loss"] = trainer.evaluate()["eval_loss"]
-        metrics["start_eval_loss"] = trainer.evaluate()["eval_loss"]
+        trainer.add_callback(EvaluateFirst(trainer, metrics))
     resume = resolve_resume(config, out)
     started = time.perf_counter()
     try:
