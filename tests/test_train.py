@@ -68,9 +68,18 @@ def _adapter(path: Path) -> dict[str, torch.Tensor]:
 
 
 def test_adapter_is_saved_non_trivial_and_changes_logits(tiny_model_dir, dataset_dir, tmp_path):
+    from oncogpt.generate import Engine
     from oncogpt.models import load_model
 
-    (result,) = train(_config(tiny_model_dir, dataset_dir, tmp_path / "run"))
+    # The tiny model ships its own (ChatML) template; the adapter is trained with `oncogpt`.
+    (result,) = train(_config(tiny_model_dir, dataset_dir, tmp_path / "run", template="oncogpt"))
+    for adapter, template, expected in [
+        (result.adapter_dir, "auto", "oncogpt"),  # auto follows the adapter, not the model
+        (None, "auto", "model"),
+        (result.adapter_dir, "model", "model"),  # an explicit choice still wins
+    ]:
+        engine = Engine.load(tiny_model_dir, adapter, template, decoder="plain")
+        assert engine.template.name == expected, (adapter, template)
     weights = _adapter(result.output_dir)
     assert any("lora_B" in k and v.abs().sum() > 0 for k, v in weights.items())
     ids = torch.tensor([[5, 6, 7, 8, 9]])
@@ -217,6 +226,38 @@ def test_two_processes_two_stages_end_with_the_same_adapter(tiny_model_dir, data
             assert (oncology["base"], oncology["adapter"]) == (str(out / "general/merged"), "None")
         metrics = json.loads((out / "oncology" / "metrics.json").read_text())
         assert metrics["steps"] == 2
+
+
+def test_gradient_checkpointing_trains_lora_the_same(
+    tiny_model_dir, dataset_dir, tmp_path, monkeypatch
+):
+    """Recomputed activations give the LoRA weights the same gradients: with the frozen
+    embeddings' outputs not requiring grad, reentrant checkpointing would leave them none (an
+    empty adapter, refused by save_adapter)."""
+    import transformers.modeling_utils as mu
+
+    calls = []
+    real = mu.checkpoint
+    monkeypatch.setattr(mu, "checkpoint", lambda *a, **kw: calls.append(kw) or real(*a, **kw))
+    runs = {
+        gc: train(
+            _config(
+                tiny_model_dir,
+                dataset_dir,
+                tmp_path / f"gc-{gc}",
+                gradient_checkpointing=gc,
+                lora_dropout=0.0,
+                max_steps=3,
+                val_set_size=0,
+                save_steps=100,
+            )
+        )[0]  # fmt: skip
+        for gc in (False, True)
+    }
+    assert calls and all(kw.get("use_reentrant") is False for kw in calls)  # it did recompute
+    plain, checkpointed = (_adapter(runs[gc].output_dir) for gc in (False, True))
+    for k in plain:
+        torch.testing.assert_close(checkpointed[k], plain[k], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(
