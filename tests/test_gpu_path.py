@@ -234,3 +234,9 @@ def test_deepspeed_launch_gets_a_one_line_error(monkeypatch, capsys):
     assert main(["train", "--config", str(ROOT / "configs/train/default-cpu.yaml")]) == 2
     err = capsys.readouterr().err
     assert "DeepSpeed is not supported" in err and "torchrun" in err and "Traceback" not in err
+
+
+def test_the_7b_preset_is_a_valid_config():
+    config = load_config(TrainConfig, ROOT / "configs/train/oncogpt-7b.yaml")
+    assert config.template == "oncogpt" and config.precision == "auto"
+    assert config.batch_size % config.micro_batch_size == 0
