@@ -48,7 +48,26 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--decoder", default="auto", choices=["auto", "fast", "plain"],
-        help="fast (CPU decoder), plain (transformers generate); auto: fast on CPU",
+        help="fast (CPU decoder), plain (transformers generate); auto: fast on CPU, plain on GPU",
+    )  # fmt: skip
+    add_placement_flags(p)
+
+
+def add_placement_flags(p: argparse.ArgumentParser) -> None:
+    """`--device` and `--dtype`, for every command that loads a model for inference."""
+    from oncogpt.models import DEVICE_HELP, DTYPE_HELP
+
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--dtype", default="auto", help=DTYPE_HELP)
+
+
+def load_engine(args: argparse.Namespace):
+    """The engine that the model flags (add_model_flags) ask for."""
+    from oncogpt.generate import Engine
+
+    return Engine.load(
+        args.model, args.adapter, args.template, decoder=args.decoder,
+        device=args.device, dtype=args.dtype,
     )  # fmt: skip
 
 
@@ -68,10 +87,9 @@ def sampling_from_args(args: argparse.Namespace):
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from oncogpt.conversation import Conversation
-    from oncogpt.generate import Engine
 
     question = " ".join(args.question).strip() or sys.stdin.read().strip()
-    engine = Engine.load(args.model, args.adapter, args.template, decoder=args.decoder)
+    engine = load_engine(args)
     print(f"Patient: {question}")
     if args.cite:
         return _ask_cited(engine, question, args)
@@ -114,9 +132,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     from oncogpt.chat import run_chat
-    from oncogpt.generate import Engine
 
-    engine = Engine.load(args.model, args.adapter, args.template, decoder=args.decoder)
+    engine = load_engine(args)
     retriever = None
     if args.cite:
         from oncogpt.rag.ask import default_kb

@@ -89,9 +89,14 @@ class Engine:
         self.tokenizer = tokenizer
         self.template = template
         self.context_length = int(getattr(model.config, "max_position_embeddings", 2048))
+        on_cpu = getattr(model, "device", None) is None or model.device.type == "cpu"
         if decoder == "auto":
-            on_cpu = getattr(model, "device", None) is None or model.device.type == "cpu"
             decoder = "fast" if on_cpu else "plain"
+        elif decoder == "fast" and not on_cpu:
+            raise GenerationError(
+                f"decoder 'fast' is the CPU decoder; the model is on {model.device}: "
+                "use --decoder plain (or auto) with a GPU"
+            )
         self.decoder = decoder
         self._fast: Any = None
 
@@ -113,11 +118,15 @@ class Engine:
         template: str = "auto",
         dtype: str = "auto",
         decoder: str = "auto",
+        device: str = "auto",
     ) -> Engine:
-        from oncogpt.models import load_model
+        """Load a model (see `oncogpt.models.load_model` for `device` and `dtype`). Template
+        `auto` is the one the adapter was trained with when it records one."""
+        from oncogpt.models import load_model, resolve_adapter
 
-        loaded, tokenizer = load_model(model, adapter=adapter, dtype=dtype)
-        engine = cls(loaded, tokenizer, choose_template(template, tokenizer), decoder)
+        loaded, tokenizer = load_model(model, adapter=adapter, dtype=dtype, device=device)
+        chosen = choose_template(template, tokenizer, resolve_adapter(model, adapter))
+        engine = cls(loaded, tokenizer, chosen, decoder)
         if engine.decoder == "fast":
             engine.fast_decoder  # noqa: B018 - built now, so the first answer does not wait
         return engine
@@ -232,9 +241,10 @@ class Engine:
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
+        device = self.model.device
         kwargs = dict(
-            input_ids=torch.tensor([ids]),
-            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            input_ids=torch.tensor([ids], device=device),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=device),
             max_new_tokens=sampling.max_new_tokens,
             eos_token_id=self.tokenizer.eos_token_id,
             pad_token_id=self.tokenizer.pad_token_id,
@@ -303,8 +313,11 @@ class Engine:
 
         longest = max(map(len, prompts))
         pad = self.tokenizer.pad_token_id
-        ids = torch.tensor([[pad] * (longest - len(p)) + p for p in prompts])
-        mask = torch.tensor([[0] * (longest - len(p)) + [1] * len(p) for p in prompts])
+        device = self.model.device
+        ids = torch.tensor([[pad] * (longest - len(p)) + p for p in prompts], device=device)
+        mask = torch.tensor(
+            [[0] * (longest - len(p)) + [1] * len(p) for p in prompts], device=device
+        )
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
         with torch.inference_mode():
@@ -316,7 +329,7 @@ class Engine:
                 pad_token_id=pad,
                 **sampling.generate_kwargs(),
             )
-        return list(out[:, longest:])
+        return list(out[:, longest:].cpu())  # read token by token later: no GPU sync each
 
     def prompt_text(self, conv: Conversation) -> str:
         return self.tokenizer.decode(render_prompt(conv, self.tokenizer, self.template))

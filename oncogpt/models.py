@@ -258,25 +258,102 @@ def load_tokenizer(path: Path) -> Any:
     return tokenizer
 
 
+#: `--device` values: auto, cpu, cuda or cuda:N.
+DEVICE_HELP = "auto (a CUDA GPU when one is visible, else the CPU), cpu, cuda or cuda:N"
+#: `--dtype` values and their torch names (the long names are accepted too).
+DTYPE_NAMES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+DTYPE_HELP = "auto (bf16 on a GPU with native bf16, else fp16; fp32 on a CPU), bf16, fp16 or fp32"
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """Where and in what precision a model is loaded for inference."""
+
+    device: str
+    """`cpu` or `cuda:N`."""
+    dtype: str
+    """bf16, fp16 or fp32: the weights are loaded straight into it."""
+
+
+def native_cuda_bf16(index: int | None = None) -> bool:
+    """Whether CUDA GPU `index` (default: the current one) computes in bf16 natively: compute
+    capability 8.0 or newer, as `torch.cuda.is_bf16_supported(including_emulation=False)`
+    decides. Its default also says yes for GPUs that only emulate bf16 (a V100 creates bf16
+    tensors, at a fraction of fp16's speed), so emulation is excluded here."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
+    return bool(torch.version.hip) or torch.cuda.get_device_capability(index)[0] >= 8
+
+
+def choose_placement(device: str = "auto", dtype: str = "auto") -> Placement:
+    """The device and dtype that `--device` and `--dtype` ask for. `auto` is a CUDA GPU when
+    one is visible, in native bf16 (fp16 on GPUs without it), and on a CPU today's fp32 (the
+    CPU decoder keeps its own bf16 copy where the CPU has bf16 instructions)."""
+    import torch
+
+    device = (device or "auto").lower()
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        device = f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else device
+    kind, _, index = device.partition(":")
+    if kind not in ("cpu", "cuda") or (kind == "cpu" and index) or (index and not index.isdigit()):
+        raise ModelError(f"--device {device!r}: expected {DEVICE_HELP}")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise ModelError(
+                f"--device {device}: no CUDA GPU is visible to torch {torch.__version__} "
+                "(a CPU-only build, no driver, or CUDA_VISIBLE_DEVICES hides it); use --device cpu"
+            )
+        if int(index) >= torch.cuda.device_count():
+            raise ModelError(
+                f"--device {device}: only {torch.cuda.device_count()} CUDA GPU(s) are visible"
+            )
+    dtype = (dtype or "auto").lower()
+    dtype = {v: k for k, v in DTYPE_NAMES.items()}.get(dtype, dtype)
+    if dtype == "auto" and kind == "cpu":
+        dtype = "fp32"
+    elif dtype == "auto":
+        dtype = "bf16" if native_cuda_bf16(int(index)) else "fp16"
+    if dtype not in DTYPE_NAMES:
+        raise ModelError(f"--dtype {dtype!r}: expected {DTYPE_HELP}")
+    return Placement(device=device, dtype=dtype)
+
+
+def torch_dtype(name: str) -> Any:
+    """bf16, fp16 or fp32 (or their long names) as a torch dtype."""
+    import torch
+
+    return getattr(torch, DTYPE_NAMES.get(name, name))
+
+
 def load_model(
     name: str | Path,
     adapter: str | Path | None = None,
     dtype: str = "auto",
-    device: str = "cpu",
+    device: str = "auto",
     trainable_adapter: bool = False,
 ) -> tuple[Any, Any]:
     """(model, tokenizer) for a model name, folder or GGUF, with an optional LoRA adapter
-    (`default`: the shipped OncoGPT adapter on the default base, see resolve_adapter)."""
-    import torch
+    (`default`: the shipped OncoGPT adapter on the default base, see resolve_adapter).
+
+    The weights load straight into the chosen dtype on the chosen device (`device_map` puts
+    them on the GPU as they are read: no fp32 copy in host memory). An adapter stays unmerged:
+    on a GPU, generate runs the base in bf16/fp16 and the LoRA path in fp32 as training did;
+    on a CPU the fast decoder merges it into its own copy.
+    """
     from transformers import AutoModelForCausalLM
 
+    placement = choose_placement(device, dtype)
     path = resolve_model(name)
-    torch_dtype = {"auto": torch.float32, "float32": torch.float32, "bfloat16": torch.bfloat16}.get(
-        dtype, torch.float16 if dtype == "float16" else torch.float32
-    )
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(placement.dtype)}
+    if placement.device != "cpu":
+        kwargs["device_map"] = {"": placement.device}
     model = AutoModelForCausalLM.from_pretrained(
-        path, dtype=torch_dtype, use_safetensors=True, trust_remote_code=False
-    ).to(device)
+        path, use_safetensors=True, trust_remote_code=False, **kwargs
+    )
     tokenizer = load_tokenizer(path)
     folder = resolve_adapter(name, adapter)
     if folder is not None:

@@ -41,6 +41,10 @@ class Template:
     description: str = ""
 
 
+#: The file in an adapter folder that records the template it was trained with.
+ADAPTER_TEMPLATE = "oncogpt-template.json"
+
+
 @cache
 def load_template(name: str) -> Template:
     """A template by name (`oncogpt`, `model`) or by path to a JSON file."""
@@ -48,16 +52,37 @@ def load_template(name: str) -> Template:
     if not path.is_file():
         known = sorted(p.stem for p in TEMPLATE_DIR.glob("*.json"))
         raise RenderError(f"unknown template {name!r}; known: {known} or a path to a .json file")
-    data = json.loads(path.read_text())
-    data["stop"] = tuple(data.get("stop", ()))
-    return Template(**data)
+    return _read_template(path)
 
 
-def choose_template(name: str, tokenizer: Any) -> Template:
-    """`auto` picks the model's own chat template when it has one, else the OncoGPT one."""
-    if name == "auto":
-        name = "model" if getattr(tokenizer, "chat_template", None) else "oncogpt"
-    template = load_template(name)
+def _read_template(path: Path) -> Template:
+    try:
+        data = json.loads(path.read_text())
+        data["stop"] = tuple(data.get("stop", ()))
+        return Template(**data)
+    except (ValueError, TypeError) as exc:
+        raise RenderError(f"{path}: not a template file: {exc}") from None
+
+
+def save_template(template: Template, folder: Path) -> None:
+    """Record `template` in full in an adapter folder, so inference renders prompts exactly as
+    training did (a custom template file may be gone or changed by then)."""
+    data = {**dataclasses.asdict(template), "stop": list(template.stop)}
+    (folder / ADAPTER_TEMPLATE).write_text(json.dumps(data, indent=2) + "\n")
+
+
+def choose_template(name: str, tokenizer: Any, adapter: Path | None = None) -> Template:
+    """`auto` is the template `adapter` was trained with when it records one (a LoRA adapter
+    trained on one prompt format answers badly in another, e.g. an `oncogpt`-template adapter
+    on a Llama-2-chat base that ships its own template); else the model's own chat template
+    when it has one; else the OncoGPT one."""
+    recorded = Path(adapter) / ADAPTER_TEMPLATE if adapter is not None else None
+    if name == "auto" and recorded is not None and recorded.is_file():
+        template = _read_template(recorded)
+    else:
+        if name == "auto":
+            name = "model" if getattr(tokenizer, "chat_template", None) else "oncogpt"
+        template = load_template(name)
     if template.chat_template is None and not getattr(tokenizer, "chat_template", None):
         raise RenderError("template 'model' needs a tokenizer with a chat template; use 'oncogpt'")
     return template

@@ -68,9 +68,18 @@ def _adapter(path: Path) -> dict[str, torch.Tensor]:
 
 
 def test_adapter_is_saved_non_trivial_and_changes_logits(tiny_model_dir, dataset_dir, tmp_path):
+    from oncogpt.generate import Engine
     from oncogpt.models import load_model
 
-    (result,) = train(_config(tiny_model_dir, dataset_dir, tmp_path / "run"))
+    # The tiny model ships its own (ChatML) template; the adapter is trained with `oncogpt`.
+    (result,) = train(_config(tiny_model_dir, dataset_dir, tmp_path / "run", template="oncogpt"))
+    for adapter, template, expected in [
+        (result.adapter_dir, "auto", "oncogpt"),  # auto follows the adapter, not the model
+        (None, "auto", "model"),
+        (result.adapter_dir, "model", "model"),  # an explicit choice still wins
+    ]:
+        engine = Engine.load(tiny_model_dir, adapter, template, decoder="plain")
+        assert engine.template.name == expected, (adapter, template)
     weights = _adapter(result.output_dir)
     assert any("lora_B" in k and v.abs().sum() > 0 for k, v in weights.items())
     ids = torch.tensor([[5, 6, 7, 8, 9]])
@@ -145,20 +154,110 @@ def test_killed_run_resumes_to_the_same_final_state(tiny_model_dir, dataset_dir,
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
 
 
-def test_two_processes_on_cpu(tiny_model_dir, dataset_dir, tmp_path):
-    config = _config(tiny_model_dir, dataset_dir, tmp_path / "ddp", max_steps=3)
+TORCHRUN_SCRIPT = """
+import hashlib, json, os, sys
+import torch, yaml
+from transformers import TrainerCallback
+from oncogpt.config import load_config
+from oncogpt.train import loop, recipe
+from oncogpt.train.config import TrainConfig
+
+def digest(model):
+    h = hashlib.sha256()
+    for name, p in sorted(model.named_parameters()):
+        h.update(name.encode() + p.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+seen = []
+real_setup = recipe.setup_model
+
+def recording_setup(config, base, adapter):
+    model, tokenizer = real_setup(config, base, adapter)
+    # what this rank starts the stage from, before DDP's broadcast from rank 0 could hide it
+    seen.append({"base": str(base), "adapter": str(adapter), "start": digest(model)})
+    return model, tokenizer
+
+class AtEnd(TrainerCallback):
+    def on_train_end(self, args, state, control, model=None, **kw):
+        seen[-1]["end"] = digest(model)
+
+recipe.setup_model = recording_setup
+loop.EXTRA_CALLBACKS.append(AtEnd())
+for mode in ("continue", "merge"):
+    seen.clear()
+    raw = yaml.safe_load(open(sys.argv[1]))
+    raw.update(stage_mode=mode, output_dir=os.path.join(raw["output_dir"], mode))
+    recipe.train(load_config(TrainConfig, None, **raw))
+    with open(os.path.join(raw["output_dir"], f"rank{os.environ['RANK']}.json"), "w") as fh:
+        json.dump(seen, fh)
+"""
+
+
+@pytest.mark.torchrun
+def test_two_processes_two_stages_end_with_the_same_adapter(tiny_model_dir, dataset_dir, tmp_path):
+    """torchrun on the CPU (gloo), two stages in both stage modes: every rank starts each stage
+    from the same base and adapter (the files rank 0 wrote, after the barrier) and ends it with
+    the same weights. ~40 s on 2 cores."""
+    config = _config(
+        tiny_model_dir, dataset_dir, tmp_path / "ddp", max_steps=2, val_set_size=4,
+        eval_steps=0, save_steps=100, logging_steps=1,
+    )  # fmt: skip
+    stages = [{"name": "general"}, {"name": "oncology"}]
     path = tmp_path / "ddp.yaml"
-    path.write_text(yaml.safe_dump({**vars(config), "stages": [{"name": "oncology"}]}))
+    path.write_text(yaml.safe_dump({**vars(config), "stages": stages}))
+    script = tmp_path / "ranks.py"
+    script.write_text(TORCHRUN_SCRIPT)
     torchrun = Path(sys.executable).with_name("torchrun")
     proc = subprocess.run(
-        [str(torchrun), "--nproc_per_node", "2", "-m", "oncogpt", "train", "--config", str(path)],
-        capture_output=True, text=True, timeout=300,
+        [str(torchrun), "--nproc_per_node", "2", str(script), str(path)],
+        capture_output=True, text=True, timeout=240,
         env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "world_size=2" in proc.stderr or (tmp_path / "ddp/oncology/adapter").is_dir()
-    metrics = json.loads((tmp_path / "ddp/oncology/metrics.json").read_text())
-    assert metrics["steps"] == 3
+    for mode in ("continue", "merge"):
+        out = tmp_path / "ddp" / mode
+        rank0, rank1 = (json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1))
+        assert len(rank0) == 2 and rank0 == rank1, mode
+        general, oncology = rank0
+        assert general["start"] != general["end"] and oncology["start"] != general["start"]
+        if mode == "continue":
+            assert oncology["adapter"] == str(out / "general" / "adapter")
+        else:
+            assert (oncology["base"], oncology["adapter"]) == (str(out / "general/merged"), "None")
+        metrics = json.loads((out / "oncology" / "metrics.json").read_text())
+        assert metrics["steps"] == 2
+
+
+def test_gradient_checkpointing_trains_lora_the_same(
+    tiny_model_dir, dataset_dir, tmp_path, monkeypatch
+):
+    """Recomputed activations give the LoRA weights the same gradients: with the frozen
+    embeddings' outputs not requiring grad, reentrant checkpointing would leave them none (an
+    empty adapter, refused by save_adapter)."""
+    import transformers.modeling_utils as mu
+
+    calls = []
+    real = mu.checkpoint
+    monkeypatch.setattr(mu, "checkpoint", lambda *a, **kw: calls.append(kw) or real(*a, **kw))
+    runs = {
+        gc: train(
+            _config(
+                tiny_model_dir,
+                dataset_dir,
+                tmp_path / f"gc-{gc}",
+                gradient_checkpointing=gc,
+                lora_dropout=0.0,
+                max_steps=3,
+                val_set_size=0,
+                save_steps=100,
+            )
+        )[0]  # fmt: skip
+        for gc in (False, True)
+    }
+    assert calls and all(kw.get("use_reentrant") is False for kw in calls)  # it did recompute
+    plain, checkpointed = (_adapter(runs[gc].output_dir) for gc in (False, True))
+    for k in plain:
+        torch.testing.assert_close(checkpointed[k], plain[k], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(

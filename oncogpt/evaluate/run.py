@@ -41,7 +41,11 @@ class EvalConfig:
     template: str = "auto"
     """Prompt template."""
     decoder: str = "auto"
-    """fast (CPU decoder), plain (transformers generate) or auto (fast on CPU)."""
+    """fast (CPU decoder), plain (transformers generate) or auto (fast on CPU, plain on GPU)."""
+    device: str = "auto"
+    """auto (a CUDA GPU when one is visible, else the CPU), cpu, cuda or cuda:N."""
+    dtype: str = "auto"
+    """auto (bf16 on a GPU with native bf16, else fp16; fp32 on a CPU), bf16, fp16 or fp32."""
     name: str = ""
     """Run name in reports (default: the out folder's name)."""
     batch_size: int = 32
@@ -128,7 +132,7 @@ def reference_perplexity(engine: Any, question: str, reference: str) -> float:
     rendered = render_conversation(
         Conversation.single(question, reference), engine.tokenizer, engine.template
     )
-    ids = torch.tensor([rendered.ids[: engine.context_length]])
+    ids = torch.tensor([rendered.ids[: engine.context_length]], device=engine.model.device)
     labels = ids.clone()
     labels[0, [i for i, m in enumerate(rendered.mask[: ids.shape[1]]) if not m]] = -100
     with torch.inference_mode():
@@ -177,8 +181,9 @@ def run_eval(config: EvalConfig) -> Path:
             _score(todo, answers, None, fh)
         else:
             engine = Engine.load(
-                config.model, config.adapter, config.template, decoder=config.decoder
-            )
+                config.model, config.adapter, config.template, decoder=config.decoder,
+                device=config.device, dtype=config.dtype,
+            )  # fmt: skip
             sampling = SamplingConfig(greedy=True, max_new_tokens=config.max_new_tokens)
             if config.cite:
                 _run_cited(config, engine, sampling, todo, fh)

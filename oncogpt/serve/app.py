@@ -459,11 +459,17 @@ def serve(
     log_level: str = "info",
     decoder: str = "auto",
     kb: str | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
 ) -> None:
     """Load the model and serve the API and the web page until interrupted (Ctrl-C)."""
     import uvicorn
 
-    engine = Engine.load(model, adapter, template, decoder=decoder)
+    if kb is not None and not Path(kb).is_file():
+        raise FileNotFoundError(
+            f"--kb {kb}: no such knowledge base file (build one with `oncogpt kb build`)"
+        )
+    engine = Engine.load(model, adapter, template, decoder=decoder, device=device, dtype=dtype)
     settings = ServeSettings(
         model_id=model_id(model, adapter),
         api_key=api_key,
@@ -473,10 +479,6 @@ def serve(
         default_max_tokens=default_max_tokens,
         kb=kb,
     )
-    if kb is not None and not Path(kb).is_file():
-        raise FileNotFoundError(
-            f"--kb {kb}: no such knowledge base file (build one with `oncogpt kb build`)"
-        )
     if not _is_loopback(host) and not api_key:
         log.warning("serving on %s without an API key: anyone who can reach it can use it", host)
     print(f"OncoGPT (research only, not for clinical use) on http://{host}:{port}/", flush=True)

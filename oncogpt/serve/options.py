@@ -35,6 +35,8 @@ def serve_from_args(args: argparse.Namespace) -> int:
         args.adapter,
         args.template,
         decoder=args.decoder,
+        device=args.device,
+        dtype=args.dtype,
         host=args.host,
         port=args.port,
         api_key=args.api_key,

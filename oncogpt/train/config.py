@@ -82,11 +82,19 @@ class TrainConfig:
     template: str = "auto"
     """Prompt template: auto, oncogpt, model, or a .json file."""
     precision: str = "auto"
-    """auto (bf16 autocast where supported), bf16, fp16 or fp32."""
+    """auto, bf16, fp16 or fp32: the frozen base is loaded in it and GPUs train under its
+    autocast (LoRA weights stay fp32). auto: bf16 on a GPU with native bf16 (compute
+    capability 8.0+), fp16 on older GPUs; on a CPU bf16 where it has bf16 instructions, else
+    fp32. fp16 needs a GPU."""
     load_in_8bit: bool = False
-    """Load the base model in 8-bit through bitsandbytes (GPU only)."""
+    """Load the base model in 8-bit through bitsandbytes (CUDA GPU only; `pip install
+    'oncogpt[gpu]'`)."""
     load_in_4bit: bool = False
-    """Load the base model in 4-bit (QLoRA) through bitsandbytes (GPU only)."""
+    """Load the base model in 4-bit as QLoRA does (NF4, double quantization, computing in
+    `precision`) through bitsandbytes (CUDA GPU only; `pip install 'oncogpt[gpu]'`)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass instead of keeping them: less GPU memory
+    for longer cutoff_len or larger micro batches, about a third slower."""
     stage_mode: str = "continue"
     """continue: one adapter trained on through the stages; merge: merge each stage into the
     base and train a fresh adapter on top."""
@@ -119,6 +127,11 @@ class TrainConfig:
             (self.stage_mode in STAGE_MODES, f"stage_mode must be one of {STAGE_MODES}"),
             (self.precision in ("auto", "bf16", "fp16", "fp32"), "precision: auto|bf16|fp16|fp32"),
             (not (self.load_in_8bit and self.load_in_4bit), "choose load_in_8bit or load_in_4bit"),
+            (
+                self.stage_mode == "continue" or not (self.load_in_8bit or self.load_in_4bit),
+                "stage_mode merge with a quantized base (load_in_8bit/load_in_4bit) would merge "
+                "each stage into rounded weights; use stage_mode continue (the default)",
+            ),
             (bool(self.stages), "stages must not be empty"),
         ]
         for ok, message in checks:

@@ -1,7 +1,7 @@
 """The one training loop for every stage: transformers Trainer + PEFT, with our renderer's data.
 
 Trainer brings gradient accumulation, checkpoint/resume with the same data order and RNG
-state, evaluation, torchrun/DeepSpeed/FSDP; what it lacks is added as small callbacks: a
+state, evaluation, torchrun (DDP); what it lacks is added as small callbacks: a
 CSV logger, trained tokens per second, and a marker that says a checkpoint was fully written.
 """
 
@@ -89,6 +89,27 @@ class MarkComplete(TrainerCallback):
                 (folder / ".complete").write_text("ok\n")
 
 
+class EvaluateFirst(TrainerCallback):
+    """The validation loss of the base model (adapter off) and of the adapter the stage starts
+    from, measured once train() has set the model up (on a resume: at the checkpoint).
+
+    Not with `trainer.evaluate()` before `train()`: that lets accelerate mark the model as
+    prepared (for evaluation, without DDP), so `train()` then skips the DDP wrapper and every
+    torchrun rank trains on its own shard with no gradient sync (transformers 5.23, accelerate
+    1.15: `Accelerator.prepare_model` returns a model flagged `_is_accelerate_prepared` as is).
+    tests/test_train.py's two-process test catches it: the ranks' weights differ."""
+
+    def __init__(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+        self.trainer = trainer
+        self.metrics = metrics
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        model = self.trainer.model
+        with model.disable_adapter():
+            self.metrics["base_eval_loss"] = self.trainer.evaluate()["eval_loss"]
+        self.metrics["start_eval_loss"] = self.trainer.evaluate()["eval_loss"]
+
+
 #: Callbacks added to every Trainer (tests use it to kill a run at a chosen step).
 EXTRA_CALLBACKS: list[TrainerCallback] = []
 
@@ -98,11 +119,13 @@ def training_arguments(
 ) -> TrainingArguments:
     import torch
 
-    from oncogpt.train.recipe import use_bf16, world_size
+    from oncogpt.train.recipe import resolve_precision, world_size
 
     accumulation = max(1, config.gradient_accumulation_steps // world_size())
     eval_steps = (config.eval_steps or None) if has_eval else None
     report = {"csv": [], "tensorboard": ["tensorboard"], "wandb": ["wandb"]}[config.logger]
+    on_gpu = torch.cuda.is_available()
+    precision = resolve_precision(config.precision)
     return TrainingArguments(
         output_dir=str(out / "checkpoints"),
         per_device_train_batch_size=config.micro_batch_size,
@@ -121,9 +144,12 @@ def training_arguments(
         save_total_limit=3,
         # On a CPU the frozen base is already stored in bf16 and peft runs LoRA in fp32, so
         # autocast would only add casts (measured ~5% slower); GPUs keep mixed precision.
-        bf16=use_bf16(config.precision) and torch.cuda.is_available(),
-        fp16=config.precision == "fp16",
-        use_cpu=not torch.cuda.is_available(),
+        bf16=on_gpu and precision == "bf16",
+        fp16=on_gpu and precision == "fp16",  # check_launch refuses fp16 on a CPU
+        use_cpu=not on_gpu,
+        # non-reentrant checkpointing, and inputs that require grad: LoRA gets its gradients
+        # although the embeddings are frozen (transformers' activation_checkpointing_enable)
+        activation_checkpointing=config.gradient_checkpointing,
         seed=config.seed,
         data_seed=config.seed,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",

@@ -5,11 +5,17 @@ trained on through the stages (`stage_mode: continue`): the result is a single s
 for the original base model, nothing large is written between stages, and the curriculum acts
 like continued training. `stage_mode: merge` merges each stage into the base weights and
 trains a fresh adapter on top; it adds capacity per stage at the cost of a full model copy.
+
+Several processes (torchrun) train data-parallel (DDP): rank 0 writes each stage's outputs,
+every rank waits for it at a barrier and continues from the same files. DeepSpeed and FSDP are
+refused (`check_launch`): for LoRA they shard nothing worth sharding, and ZeRO-2's evaluation
+before training and a rank-0 save of a sharded adapter do not work.
 """
 
 from __future__ import annotations
 
 import errno
+import importlib.util
 import json
 import os
 import shutil
@@ -24,6 +30,7 @@ import torch
 from oncogpt import __version__
 from oncogpt.config import save_yaml
 from oncogpt.errors import OncoGPTError
+from oncogpt.prompts import Template, choose_template, save_template
 from oncogpt.train.config import StageConfig, TrainConfig
 from oncogpt.train.data import (
     ConversationDataset,
@@ -56,15 +63,97 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def use_bf16(precision: str) -> bool:
+def local_rank() -> int:
+    """This process's GPU on its machine (torchrun's LOCAL_RANK; 0 for a single process)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def wait_for_everyone() -> None:
+    """A barrier between the processes of a torchrun launch (nothing with one process): the
+    next stage starts only once rank 0 has written this stage's adapter (and merged model)."""
+    if world_size() > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
+def resolve_precision(precision: str) -> str:
+    """bf16, fp16 or fp32 for `precision` on this machine (see TrainConfig.precision)."""
+    from oncogpt.models import native_cuda_bf16
+
     if precision != "auto":
-        return precision == "bf16"
+        return precision
     if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    # On a CPU, bf16 autocast only pays off with native bf16 instructions.
+        return "bf16" if native_cuda_bf16() else "fp16"
+    # On a CPU, a bf16 base only pays off with native bf16 instructions.
     cpuinfo = Path("/proc/cpuinfo")
     flags = cpuinfo.read_text() if cpuinfo.is_file() else ""
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return "bf16" if "avx512_bf16" in flags or "amx_bf16" in flags else "fp32"
+
+
+LAUNCH_HINT = "torchrun --nproc_per_node N -m oncogpt train --config …"
+
+
+def check_launch(config: TrainConfig) -> None:
+    """Refuse, before anything is loaded, the launches that cannot train correctly."""
+    from oncogpt.models import native_cuda_bf16
+
+    for var, name in (("ACCELERATE_USE_DEEPSPEED", "DeepSpeed"), ("ACCELERATE_USE_FSDP", "FSDP")):
+        if os.environ.get(var, "").lower() in ("1", "true", "yes"):
+            raise TrainError(
+                f"{name} is not supported: for LoRA the frozen base is replicated anyway and the "
+                f"trainable weights are a few MB, so use DDP: `{LAUNCH_HINT}` "
+                "(docs/training.md, 'Several processes and GPUs')"
+            )
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpus > 1 and world_size() == 1:
+        raise TrainError(
+            f"{gpus} GPUs are visible to one process (it would fall back to nn.DataParallel); "
+            f"launch one process per GPU: `torchrun --nproc_per_node {gpus} -m oncogpt train "
+            "--config …`, or choose one GPU with CUDA_VISIBLE_DEVICES=0"
+        )
+    per_step = config.micro_batch_size * world_size()
+    if config.batch_size % per_step:
+        raise TrainError(
+            f"batch_size ({config.batch_size}) must be a multiple of micro_batch_size × "
+            f"processes ({config.micro_batch_size} × {world_size()} = {per_step})"
+        )
+    precision = resolve_precision(config.precision)
+    quantized = config.load_in_8bit or config.load_in_4bit
+    if not gpus and precision == "fp16":
+        raise TrainError("precision fp16 needs a CUDA GPU; on a CPU use auto, bf16 or fp32")
+    if gpus and precision == "bf16" and not native_cuda_bf16():
+        raise TrainError(
+            "precision bf16: this GPU has no native bf16 (compute capability below 8.0) and "
+            "would emulate it slowly; use precision fp16 (or auto)"
+        )
+    if quantized and not gpus:
+        raise TrainError("load_in_8bit/load_in_4bit need a CUDA GPU (bitsandbytes)")
+    if quantized and importlib.util.find_spec("bitsandbytes") is None:
+        raise TrainError("load_in_8bit/load_in_4bit need bitsandbytes: pip install 'oncogpt[gpu]'")
+
+
+def base_load_kwargs(config: TrainConfig) -> dict[str, Any]:
+    """How the frozen base is loaded: in the training precision (an fp16 run gets an fp16
+    base, not an fp32 one twice its size), straight onto this process's own GPU (LOCAL_RANK:
+    with torchrun each rank must hold its copy on its GPU, which bitsandbytes models cannot be
+    moved to later), and for 4-bit as QLoRA: NF4 with double quantization, computing in the
+    training precision."""
+    from oncogpt.models import torch_dtype
+
+    dtype = torch_dtype(resolve_precision(config.precision))
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if torch.cuda.is_available():
+        kwargs["device_map"] = {"": local_rank()}
+    if config.load_in_8bit or config.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_8bit=config.load_in_8bit,
+            load_in_4bit=config.load_in_4bit,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype,
+        )
+    return kwargs
 
 
 def check_target_modules(model: Any, targets: list[str]) -> None:
@@ -86,26 +175,20 @@ def check_target_modules(model: Any, targets: list[str]) -> None:
 
 def setup_model(config: TrainConfig, base: Path, adapter: Path | None) -> tuple[Any, Any]:
     """The base model with a trainable LoRA adapter (new, or the previous stage's)."""
-    from peft import LoraConfig, PeftModel, get_peft_model
+    from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM
 
     from oncogpt.models import load_tokenizer
 
-    # The frozen base is stored in bf16 when training in bf16, so autocast has no casts to redo
-    # at every step; the LoRA weights stay fp32 (peft keeps adapters in fp32).
-    dtype = torch.bfloat16 if use_bf16(config.precision) else torch.float32
-    kwargs: dict[str, Any] = {"dtype": dtype}
-    if config.load_in_8bit or config.load_in_4bit:
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_8bit=config.load_in_8bit,
-            load_in_4bit=config.load_in_4bit,
-            bnb_4bit_compute_dtype=torch.bfloat16,
-        )
+    # The frozen base is stored in the training precision, so autocast has no casts to redo at
+    # every step; the LoRA weights stay fp32 (peft keeps adapters in fp32).
     model = AutoModelForCausalLM.from_pretrained(
-        base, use_safetensors=True, trust_remote_code=False, **kwargs
+        base, use_safetensors=True, trust_remote_code=False, **base_load_kwargs(config)
     )
+    if config.load_in_8bit or config.load_in_4bit:
+        # peft's k-bit recipe: norms and embeddings in fp32 for stable training; checkpointing
+        # is Trainer's (TrainingArguments.activation_checkpointing), not switched on here.
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     model.config.use_cache = False  # no KV cache is needed to train (alpaca-lora does the same)
     tokenizer = load_tokenizer(base)
     check_target_modules(model, config.lora_target_modules)
@@ -123,13 +206,10 @@ def setup_model(config: TrainConfig, base: Path, adapter: Path | None) -> tuple[
 
 
 def setup_data(
-    config: TrainConfig, stage: StageConfig, tokenizer: Any
+    config: TrainConfig, stage: StageConfig, tokenizer: Any, template: Template
 ) -> tuple[ConversationDataset, ConversationDataset]:
-    from oncogpt.prompts import choose_template
-
     path = Path(stage.data_path or config.data_path)
     check_dataset_dir(path)
-    template = choose_template(config.template, tokenizer)
     train_convs = load_split(path, "train", stage.name, stage.max_train_samples, config.seed)
     val_convs = load_split(path, "validation", stage.name, config.val_set_size, config.seed)
     if not train_convs:
@@ -163,11 +243,14 @@ def check_free_space(folder: Path, model: Any) -> None:
         )
 
 
-def save_adapter(model: Any, out: Path) -> Path:
-    """Write the adapter atomically and check it is not empty (alpaca-lora's old failure)."""
+def save_adapter(model: Any, out: Path, template: Template | None = None) -> Path:
+    """Write the adapter atomically, with the template it was trained with (inference's
+    `--template auto` uses it), and check it is not empty (alpaca-lora's old failure)."""
     final = out / "adapter"
     tmp = Path(tempfile.mkdtemp(prefix=".adapter.", dir=out))
     model.save_pretrained(tmp, safe_serialization=True)
+    if template is not None:
+        save_template(template, tmp)
     from safetensors.torch import load_file
 
     weights = load_file(tmp / "adapter_model.safetensors")
@@ -205,7 +288,7 @@ def write_outputs(out: Path, config: TrainConfig, stage: StageConfig, metrics: d
 def run_stage(
     config: TrainConfig, stage: StageConfig, base: Path, adapter: Path | None
 ) -> StageResult:
-    from oncogpt.train.loop import build_trainer
+    from oncogpt.train.loop import EvaluateFirst, build_trainer
 
     out = Path(config.output_dir) / stage.name
     if (out / "metrics.json").is_file() and (out / "adapter").is_dir():
@@ -215,15 +298,14 @@ def run_stage(
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     model, tokenizer = setup_model(config, base, adapter)
-    train_set, val_set = setup_data(config, stage, tokenizer)
+    template = choose_template(config.template, tokenizer)
+    train_set, val_set = setup_data(config, stage, tokenizer, template)
     check_free_space(out, model)
     trainer = build_trainer(config, stage, model, tokenizer, train_set, val_set, out)
     metrics: dict[str, Any] = {"stage": stage.name, "fit": dict(train_set.fit_counts)}
     metrics["train_examples"], metrics["val_examples"] = len(train_set), len(val_set)
     if len(val_set):
-        with model.disable_adapter():
-            metrics["base_eval_loss"] = trainer.evaluate()["eval_loss"]
-        metrics["start_eval_loss"] = trainer.evaluate()["eval_loss"]
+        trainer.add_callback(EvaluateFirst(trainer, metrics))
     resume = resolve_resume(config, out)
     started = time.perf_counter()
     try:
@@ -239,12 +321,15 @@ def run_stage(
     metrics["train_seconds"] = round(time.perf_counter() - started, 2)
     if len(val_set):
         metrics["eval_loss"] = trainer.evaluate()["eval_loss"]
-    merged = None
+    # DDP keeps every rank's weights equal, so rank 0 writes for all; the others wait for it
+    # and then continue from the very same files (adapter, or merged model in merge mode).
     if is_main_process():
-        save_adapter(model, out)
+        save_adapter(model, out, template)
         if config.stage_mode == "merge":
-            merged = save_merged(model, tokenizer, out)
+            save_merged(model, tokenizer, out)
         write_outputs(out, config, stage, metrics)
+    wait_for_everyone()
+    merged = out / "merged" if config.stage_mode == "merge" else None
     return StageResult(stage.name, out, out / "adapter", metrics, merged)
 
 
@@ -277,6 +362,7 @@ def train(config: TrainConfig) -> list[StageResult]:
     """Run every stage in order; each starts from the previous stage's result."""
     from oncogpt.models import resolve_model
 
+    check_launch(config)
     base = resolve_model(config.base_model)
     adapter: Path | None = None
     results = []
