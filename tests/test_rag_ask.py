@@ -97,3 +97,81 @@ def test_chat_with_citations(engine, tmp_path, capsys):
     assert run_chat(engine, GREEDY, stdin, retriever=retriever) == 0
     out = capsys.readouterr().out
     assert "Reference check:" in out and "research model" in out
+
+
+# --------------------------------------------------------------------------------------------
+# Grounded composition
+# --------------------------------------------------------------------------------------------
+
+SCLC = [
+    {
+        "id": "sclc-limited",
+        "title": "Small cell lung cancer: limited stage",
+        "text": "Limited-stage small cell lung cancer is treated with etoposide and cisplatin "
+        "together with radiation therapy to the chest.",
+    },
+    {
+        "id": "sclc-extensive",
+        "title": "Small cell lung cancer: extensive stage",
+        "text": "Extensive-stage small cell lung cancer is treated with etoposide and "
+        "carboplatin combined with atezolizumab or durvalumab. Treatment of extensive-stage "
+        "small cell lung cancer aims to control the cancer and its symptoms.",
+    },
+    {
+        "id": "breast-olaparib",
+        "title": "Olaparib in breast cancer",
+        "text": "In early breast cancer with an inherited BRCA variant, one year of olaparib "
+        "lowered the chance of recurrence.",
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def sclc_hits(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sclc")
+    src = folder / "kb.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in SCLC))
+    build_kb([src], folder / "kb.sqlite")
+    return SqliteRetriever(folder / "kb.sqlite")
+
+
+def test_grounded_answer_is_passage_sentences_all_supported(sclc_hits, engine):
+    question = "My father's small cell lung cancer has spread to the liver. How is it treated?"
+    cited = ask_with_citations(engine, sclc_hits, question, GREEDY, k=3)
+    assert "atezolizumab" in cited.answer
+    assert "Limited-stage" not in cited.answer  # another extent than the question's
+    assert "breast" not in cited.answer
+    report = cited.report
+    assert report.count("supported") == report.checked >= 1
+    assert "Your oncology team" in cited.checked
+
+
+@pytest.mark.parametrize(
+    "question,expected",
+    [
+        (
+            "Can my dog come to the radiotherapy waiting room in London?",
+            "do not cover this question",
+        ),
+        ("Is sotorasib safe with omeprazole?", "do not cover omeprazole or sotorasib"),
+    ],
+)
+def test_grounded_answer_says_when_not_covered(sclc_hits, engine, question, expected):
+    cited = ask_with_citations(engine, sclc_hits, question, GREEDY, k=3)
+    assert expected in cited.checked and "[1]" not in cited.checked
+
+
+@pytest.mark.parametrize(
+    "question,sentence,off",
+    [
+        ("ovarian cancer, is olaparib used?", "In early breast cancer, olaparib lowered ...", True),
+        ("small cell lung cancer in the liver", "Non-small cell lung cancer is treated ...", True),
+        ("cancer spread to the bones", "Limited-stage disease is treated with surgery.", True),
+        ("lung cancer treatment", "Small cell lung cancer is treated with chemotherapy.", False),
+        ("what is CEA?", "CEA is a tumour marker.", False),
+    ],
+)
+def test_off_topic(question, sentence, off):
+    from oncogpt.rag.compose import off_topic
+
+    assert off_topic(question, sentence) is off

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from oncogpt.rag.check import SupportScorer, cancers, content_words, drugs, is_factual
+from oncogpt.rag.cite import REMOVED, neutralize
 from oncogpt.text import split_sentences
 
 #: Kept sentences at most (an answer of about 40-110 words).
@@ -92,8 +93,9 @@ def select_sentences(
     pool = [
         (sentence, n)
         for n, hit in enumerate(hits, start=1)
-        for sentence in split_sentences(hit.text)
-        if is_factual(sentence) and not off_topic(question, sentence)
+        # the same defusing as the model's context: injected instructions are never quoted
+        for sentence in split_sentences(neutralize(hit.text)[0])
+        if REMOVED not in sentence and is_factual(sentence) and not off_topic(question, sentence)
     ]
     # A question about a drug is answered by sentences that name it, when any do.
     q_drugs = drugs(question)
