@@ -1,7 +1,7 @@
 """Grounded (cited) answers on the committed question set: support, coverage and relevance.
 
 ``python benchmarks/grounded.py [--compose extract|rewrite|free] [--half odd|even|all]
-[--tune] [--model default] [--out FILE]``
+[--tune] [--model default] [--out FILE] [--limit N]``
 
 The question set (``benchmarks/data/grounded_questions.jsonl``) was written before any tuning:
 60 patient questions that the shipped knowledge base covers (each names the passages that
@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tune", action="store_true", help="choose the threshold (odd half)")
     parser.add_argument("--model", default="default")
     parser.add_argument("--out", type=Path, default=None, help="write answers (JSONL)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
     args = parser.parse_args(argv)
     from oncogpt.rag.ask import default_kb
     from oncogpt.rag.retrieve import SqliteRetriever
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         from oncogpt.generate import Engine
 
         engine = Engine.load(args.model, adapter="default")
-    results = run(load_questions(args.half), args.compose, engine, retriever)
+    results = run(load_questions(args.half)[: args.limit], args.compose, engine, retriever)
     if args.out:
         with args.out.open("w", encoding="utf-8") as fh:
             for r in results:
