@@ -58,9 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rules + learned:   {1000 / statistics.mean(full):8.1f} messages/s")
     print(f"added per chat turn: median {statistics.median(added):.1f} ms, "
           f"p90 {sorted(added)[int(0.9 * len(added))]:.1f} ms")  # fmt: skip
-    print(
-        f"ratio (rules+learned time / rules time): {statistics.mean(full) / statistics.mean(rules):.1f}x"
-    )
+    ratio = statistics.mean(full) / statistics.mean(rules)
+    print(f"ratio (rules+learned time / rules time): {ratio:.1f}x")
     return 0
 
 
