@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from oncogpt.evaluate.scores import ratio
 from oncogpt.rag.check import (
     DEFAULT_THRESHOLDS,
     EVAL_FILE,
@@ -55,12 +56,12 @@ def load_eval(path: Path = EVAL_FILE, kb_file: Path = KB_FILE) -> list[EvalRow]:
 
 def metrics(rows: Sequence[EvalRow], predicted: Sequence[bool]) -> dict[str, Any]:
     """Precision, recall and F1 of "supports", accuracy overall and per kind."""
+    pairs = list(zip(rows, predicted, strict=True))
     tp = sum(1 for r, p in zip(rows, predicted, strict=True) if p and r.supports)
     fp = sum(1 for r, p in zip(rows, predicted, strict=True) if p and not r.supports)
     fn = sum(1 for r, p in zip(rows, predicted, strict=True) if not p and r.supports)
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
+    f1 = ratio(2 * precision * recall, precision + recall)
     per_kind: dict[str, list[int]] = {}
     for r, p in zip(rows, predicted, strict=True):
         per_kind.setdefault(r.kind, [0, 0])
@@ -71,8 +72,9 @@ def metrics(rows: Sequence[EvalRow], predicted: Sequence[bool]) -> dict[str, Any
         "precision": precision,
         "recall": recall,
         "f1": f1,
-        "accuracy": sum(1 for r, p in zip(rows, predicted, strict=True) if p == r.supports)
-        / max(1, len(rows)),
+        "accuracy": ratio(
+            sum(p == r.supports for r, p in zip(rows, predicted, strict=True)), len(rows)
+        ),
         "per_kind": {k: (ok / n, n) for k, (ok, n) in sorted(per_kind.items())},
     }
 
@@ -131,9 +133,14 @@ def _print_eval(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m oncogpt.rag.check", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m oncogpt.evaluate.checker", description=__doc__)
     parser.add_argument("--eval", action="store_true", help="measure on support_eval.jsonl")
-    parser.add_argument("--file", type=Path, default=EVAL_FILE, help="labelled rows (JSONL)")
+    parser.add_argument(
+        "--file",
+        type=Path,
+        default=EVAL_FILE,
+        help="labelled rows (JSONL); support_real.jsonl holds sentences of real engine answers",
+    )
     parser.add_argument("--kb", type=Path, default=KB_FILE, help="passages the rows cite")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
