@@ -57,13 +57,13 @@ def load_eval(path: Path = EVAL_FILE, kb_file: Path = KB_FILE) -> list[EvalRow]:
 def metrics(rows: Sequence[EvalRow], predicted: Sequence[bool]) -> dict[str, Any]:
     """Precision, recall and F1 of "supports", accuracy overall and per kind."""
     pairs = list(zip(rows, predicted, strict=True))
-    tp = sum(1 for r, p in zip(rows, predicted, strict=True) if p and r.supports)
-    fp = sum(1 for r, p in zip(rows, predicted, strict=True) if p and not r.supports)
-    fn = sum(1 for r, p in zip(rows, predicted, strict=True) if not p and r.supports)
+    tp = sum(1 for r, p in pairs if p and r.supports)
+    fp = sum(1 for r, p in pairs if p and not r.supports)
+    fn = sum(1 for r, p in pairs if not p and r.supports)
     precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
     f1 = ratio(2 * precision * recall, precision + recall)
     per_kind: dict[str, list[int]] = {}
-    for r, p in zip(rows, predicted, strict=True):
+    for r, p in pairs:
         per_kind.setdefault(r.kind, [0, 0])
         per_kind[r.kind][0] += int(p == r.supports)
         per_kind[r.kind][1] += 1
@@ -72,9 +72,7 @@ def metrics(rows: Sequence[EvalRow], predicted: Sequence[bool]) -> dict[str, Any
         "precision": precision,
         "recall": recall,
         "f1": f1,
-        "accuracy": ratio(
-            sum(p == r.supports for r, p in zip(rows, predicted, strict=True)), len(rows)
-        ),
+        "accuracy": ratio(sum(p == r.supports for r, p in pairs), len(rows)),
         "per_kind": {k: (ok / n, n) for k, (ok, n) in sorted(per_kind.items())},
     }
 
