@@ -89,19 +89,36 @@ class ChatSession:
         self.turns += [Turn("patient", question), Turn("doctor", answer.strip())]
 
     def ask_cited(self, question: str) -> None:
-        """A grounded answer: not streamed, since every sentence is checked first."""
+        """A grounded answer, streamed sentence by sentence as it is composed (each sentence
+        is a passage sentence, or a rewrite already checked against it); the reference check
+        and the references follow."""
         from oncogpt.rag.ask import ask_with_citations
-        from oncogpt.safety import DISCLAIMER
+        from oncogpt.safety import DISCLAIMER, assess
 
+        prefix = assess(question).frame().prefix
+        shown: list[str] = []
+
+        def show(sentence: str) -> None:
+            self.out.write(("OncoGPT: " + prefix if not shown else " ") + sentence)
+            self.out.flush()
+            shown.append(sentence)
+
+        streams = self.compose != "free"
         try:
             cited = ask_with_citations(
-                self.engine, self.retriever, question, self.sampling, compose=self.compose
-            )
+                self.engine, self.retriever, question, self.sampling, compose=self.compose,
+                on_sentence=show if streams else None,
+            )  # fmt: skip
         except GenerationError as exc:
             self.print(f"OncoGPT: ({exc})")
             return
         notice = f"\n\n{DISCLAIMER}" if not self.turns else ""
-        self.print(f"OncoGPT: {cited.render()}{notice}")
+        full = f"{cited.render()}{notice}"
+        head = prefix + " ".join(shown)
+        if shown and full.startswith(head):
+            self.print(full[len(head) :])
+        else:  # nothing streamed (not covered, free mode), or the check changed the text
+            self.print(("\n" if shown else "") + f"OncoGPT: {full}")
         self.turns += [Turn("patient", question), Turn("doctor", cited.answer)]
 
     def print(self, text: str) -> None:

@@ -175,3 +175,23 @@ def test_off_topic(question, sentence, off):
     from oncogpt.rag.compose import off_topic
 
     assert off_topic(question, sentence) is off
+
+
+def test_composed_sentences_stream_in_order(sclc_hits, engine):
+    seen: list[str] = []
+    question = "How is extensive-stage small cell lung cancer treated?"
+    cited = ask_with_citations(engine, sclc_hits, question, GREEDY, k=3, on_sentence=seen.append)
+    assert seen and " ".join(seen) == cited.answer
+
+
+def test_chat_cite_streams_then_checks_once(sclc_hits, engine, capsys):
+    import io
+
+    from oncogpt.chat import run_chat
+
+    stdin = io.StringIO("How is extensive-stage small cell lung cancer treated?\n/exit\n")
+    assert run_chat(engine, GREEDY, stdin, retriever=sclc_hits) == 0
+    out = capsys.readouterr().out
+    assert out.count("OncoGPT: ") == 1 and out.count("Reference check:") == 1
+    assert "atezolizumab" in out and out.count("atezolizumab or durvalumab [") == 1
+    assert "research model" in out

@@ -108,13 +108,13 @@ def _best_passage(sentence: str, hits: list[Any], scorer: SupportScorer) -> int 
 
 def ask_with_citations(
     engine: Any, retriever: Any, question: str, sampling: Any = None, k: int = 4,
-    mode: str = "flag", compose: str = "extract",
+    mode: str = "flag", compose: str = "extract", on_sentence: Any = None,
 ) -> CitedAnswer:  # fmt: skip
     """Retrieve k passages, answer from them, attach and check citations.
 
     `compose` is "extract" or "rewrite" (grounded composition, `oncogpt.rag.compose`: the facts
     are passage sentences) or "free" (the model writes the answer from the passages; kept to
-    measure against).
+    measure against). `on_sentence` receives each composed sentence as it is ready.
     """
     from oncogpt.rag.compose import NEXT_STEP
     from oncogpt.rag.compose import compose as compose_answer
@@ -125,7 +125,7 @@ def ask_with_citations(
     if compose == "free":
         answer = attach_citations(_free_answer(engine, question, hits, sampling), hits, scorer)
     else:
-        answer, _ = compose_answer(question, hits, scorer, engine, compose)
+        answer, _ = compose_answer(question, hits, scorer, engine, compose, on_sentence)
     covered = compose == "free" or bool(citation_markers(answer))
     report = check_answer(answer if covered else "", hits, encoder=scorer.encoder)
     checked = render_checked(report, mode=mode) if covered else answer  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ go next and states no medical fact.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,8 +194,10 @@ def compose(
     scorer: SupportScorer,
     engine: Any = None,
     mode: str = "extract",
+    on_sentence: Callable[[str], None] | None = None,
 ) -> tuple[str, list[Selected]]:
-    """The grounded answer text with [n] markers, and the sentences it rests on."""
+    """The grounded answer text with [n] markers, and the sentences it rests on.
+    `on_sentence` receives each sentence as soon as it is composed (streaming front ends)."""
     if mode not in ("extract", "rewrite"):
         raise ValueError(f"compose mode must be 'extract' or 'rewrite', not {mode!r}")
     missing = unknown_drugs(question, hits)
@@ -210,4 +212,6 @@ def compose(
         if mode == "rewrite" and engine is not None:
             text = rewrite(engine, sel.text, scorer) or sel.text
         lines.append(_cite(text, sel.passage))
+        if on_sentence is not None:
+            on_sentence(lines[-1])
     return " ".join(lines), chosen
