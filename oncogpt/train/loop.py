@@ -16,6 +16,7 @@ from transformers import ProgressCallback, Trainer, TrainerCallback, TrainingArg
 
 from oncogpt.train.config import StageConfig, TrainConfig
 from oncogpt.train.data import ConversationDataset, PackIntoRow, PadToLongest, answer_loss
+from oncogpt.train.env import resolve_precision, world_size
 
 
 class CsvLogger(TrainerCallback):
@@ -118,8 +119,6 @@ def training_arguments(
     config: TrainConfig, stage: StageConfig, out: Path, has_eval: bool = True
 ) -> TrainingArguments:
     import torch
-
-    from oncogpt.train.recipe import resolve_precision, world_size
 
     accumulation = max(1, config.gradient_accumulation_steps // world_size())
     eval_steps = (config.eval_steps or None) if has_eval else None
