@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +112,6 @@ class EvaluateFirst(TrainerCallback):
         self.metrics["start_eval_loss"] = self.trainer.evaluate()["eval_loss"]
 
 
-#: Callbacks added to every Trainer (tests use it to kill a run at a chosen step).
-EXTRA_CALLBACKS: list[TrainerCallback] = []
-
-
 def training_arguments(
     config: TrainConfig, stage: StageConfig, out: Path, has_eval: bool = True
 ) -> TrainingArguments:
@@ -171,6 +168,7 @@ def build_trainer(
     train_set: ConversationDataset,
     val_set: ConversationDataset,
     out: Path,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> Trainer:
     trainer = Trainer(
         model=model,
@@ -184,7 +182,7 @@ def build_trainer(
             CsvLogger(out / "metrics.csv"),
             TokensPerSecond(),
             MarkComplete(),
-            *EXTRA_CALLBACKS,
+            *callbacks,
         ],
     )
     if not trainer.args.disable_tqdm:

@@ -21,11 +21,13 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import TrainerCallback
 
 from oncogpt import __version__
 from oncogpt.config import save_yaml
@@ -260,7 +262,11 @@ def write_outputs(out: Path, config: TrainConfig, stage: StageConfig, metrics: d
 
 
 def run_stage(
-    config: TrainConfig, stage: StageConfig, base: Path, adapter: Path | None
+    config: TrainConfig,
+    stage: StageConfig,
+    base: Path,
+    adapter: Path | None,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> StageResult:
     out = Path(config.output_dir) / stage.name
     if (out / "metrics.json").is_file() and (out / "adapter").is_dir():
@@ -273,7 +279,9 @@ def run_stage(
     template = choose_template(config.template, tokenizer)
     train_set, val_set = setup_data(config, stage, tokenizer, template)
     check_free_space(out, model)
-    trainer = build_trainer(config, stage, model, tokenizer, train_set, val_set, out)
+    trainer = build_trainer(
+        config, stage, model, tokenizer, train_set, val_set, out, callbacks=callbacks
+    )
     metrics: dict[str, Any] = {"stage": stage.name, "fit": dict(train_set.fit_counts)}
     metrics["train_examples"], metrics["val_examples"] = len(train_set), len(val_set)
     if len(val_set):
@@ -330,8 +338,9 @@ def resolve_resume(config: TrainConfig, out: Path) -> Path | None:
     return path
 
 
-def train(config: TrainConfig) -> list[StageResult]:
-    """Run every stage in order; each starts from the previous stage's result."""
+def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> list[StageResult]:
+    """Run every stage in order; each starts from the previous stage's result. `callbacks`
+    are added to every stage's Trainer (tests kill a run at a chosen step with one)."""
     from oncogpt.models import resolve_model
 
     check_launch(config)
@@ -339,7 +348,7 @@ def train(config: TrainConfig) -> list[StageResult]:
     adapter: Path | None = None
     results = []
     for stage in config.stages:
-        result = run_stage(config, stage, base, adapter)
+        result = run_stage(config, stage, base, adapter, callbacks)
         results.append(result)
         if config.stage_mode == "merge" and result.merged_dir is not None:
             base, adapter = result.merged_dir, None
