@@ -82,13 +82,14 @@ def _scorers() -> tuple[Any, Any, Any]:
     return rouge, BLEU(effective_order=True), CHRF()
 
 
-def _words(text: str) -> list[str]:
+def _lowercase_words(text: str) -> list[str]:
+    """The word tokens (\\w+) of `text`, lower-cased: the units repetition is counted in."""
     return [w.lower() for w in _WORD.findall(text)]
 
 
 def repetition_rate(text: str, n: int = 4) -> float:
     """seq-rep-n: the share of n-grams that repeat an earlier one (0 = none, ~1 = a loop)."""
-    words = _words(text)
+    words = _lowercase_words(text)
     grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
     if not grams:
         return 0.0
@@ -120,14 +121,14 @@ def _max_ngram_coverage(words: Sequence[str], sizes: Iterable[int] = range(4, 9)
 
 def _repeated_sentence(text: str, times: int = 3) -> bool:
     """True when one sentence or line (2+ words) occurs ``times`` or more times."""
-    parts = [" ".join(_words(p)) for p in _SENTENCE_SPLIT.split(text)]
+    parts = [" ".join(_lowercase_words(p)) for p in _SENTENCE_SPLIT.split(text)]
     counts = Counter(p for p in parts if len(p.split()) >= 2)
     return bool(counts) and counts.most_common(1)[0][1] >= times
 
 
 def is_runaway(text: str) -> bool:
     """True for degenerate repetition: a looping phrase, sentence or near-total n-gram reuse."""
-    words = _words(text)
+    words = _lowercase_words(text)
     if _repeated_sentence(text):
         return True
     if len(words) < 12:
@@ -137,7 +138,7 @@ def is_runaway(text: str) -> bool:
 
 def _complete_phrase(line: str) -> bool:
     """A line not stopped on a connector, comma, colon or hyphen (so not cut mid-phrase)."""
-    words = _words(line)
+    words = _lowercase_words(line)
     return bool(words) and words[-1] not in _DANGLING and not line.endswith((",", "-", ":", ";"))
 
 
