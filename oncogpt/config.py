@@ -136,9 +136,13 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def add_config_flags(
-    parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()
+    parser: argparse.ArgumentParser,
+    cls: type,
+    skip: tuple[str, ...] = (),
+    aliases: dict[str, str] | None = None,
 ) -> None:
-    """One flag per scalar or list field, spelled both `--lora-r` and `--lora_r`."""
+    """One flag per scalar or list field, spelled both `--lora-r` and `--lora_r`; `aliases`
+    adds a short spelling for a field (`{"request_timeout_s": "--timeout"}`)."""
     docs = field_docs(cls)
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
@@ -148,6 +152,8 @@ def add_config_flags(
         if typing.get_origin(base) is list and dataclasses.is_dataclass(typing.get_args(base)[0]):
             continue
         flags = sorted({f"--{f.name.replace('_', '-')}", f"--{f.name}"})
+        if aliases and f.name in aliases:
+            flags.insert(0, aliases[f.name])
         default = f.default if f.default is not dataclasses.MISSING else None
         parser.add_argument(
             *flags,

@@ -1,12 +1,15 @@
-"""Sentences: the one splitter that the reference checker, the engine and the corpus checks use.
+"""Sentences: the one splitter that the reference checker, the engine and the corpus checks use;
+the shared regex helpers (GatedPattern, lead, normalize); word lists, list literals and Markdown
+tables.
 
 Plain text helpers with no imports from the rest of OncoGPT, so that any stage may use them.
 """
 
 from __future__ import annotations
 
+import ast
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 _ABBREVIATION_WORDS = "e.g i.e dr mr mrs ms vs approx fig no st etc al cf ca inc jr sr prof min max"
@@ -174,3 +177,34 @@ class GatedPattern:
 
     def search(self, text: str) -> re.Match[str] | None:
         return self.rx.search(text) if self.may_match(text) else None
+
+
+# --------------------------------------------------------------------------------------------
+# Word lists, list literals, Markdown tables
+# --------------------------------------------------------------------------------------------
+
+
+def word_set(words: str) -> frozenset[str]:
+    """The whitespace-separated words of `words` as a set (the compact form of a word list)."""
+    return frozenset(words.split())
+
+
+def literal_list(text: str) -> list:
+    """The items of a Python list literal (`"['a', 'b']"`, as CSV exports write lists); a
+    ValueError saying what is wrong when `text` is not one."""
+    try:
+        items = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        raise ValueError("is not a valid list literal") from None
+    if not isinstance(items, list | tuple):
+        raise ValueError("is not a list")
+    return list(items)
+
+
+def markdown_table(header: Sequence[object], rows: Iterable[Sequence[object]]) -> list[str]:
+    """The lines of a Markdown table; a "|" inside a cell is escaped so it cannot end the cell."""
+
+    def row(cells: Sequence[object]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return [row(header), "|" + "---|" * len(header), *(row(r) for r in rows)]

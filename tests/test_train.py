@@ -110,7 +110,6 @@ KILL_SCRIPT = """
 import os, signal, sys
 from transformers import TrainerCallback
 from oncogpt.config import load_config
-from oncogpt.train import loop
 from oncogpt.train.config import TrainConfig
 from oncogpt.train.recipe import train
 
@@ -119,10 +118,9 @@ class Kill(TrainerCallback):
         if state.global_step == int(sys.argv[2]):
             os.kill(os.getpid(), signal.SIGKILL)
 
-if sys.argv[2] != "0":
-    loop.EXTRA_CALLBACKS.append(Kill())
+callbacks = [Kill()] if sys.argv[2] != "0" else []
 import yaml
-train(load_config(TrainConfig, None, **yaml.safe_load(open(sys.argv[1]))))
+train(load_config(TrainConfig, None, **yaml.safe_load(open(sys.argv[1]))), callbacks)
 """
 
 
@@ -159,7 +157,7 @@ import hashlib, json, os, sys
 import torch, yaml
 from transformers import TrainerCallback
 from oncogpt.config import load_config
-from oncogpt.train import loop, recipe
+from oncogpt.train import recipe
 from oncogpt.train.config import TrainConfig
 
 def digest(model):
@@ -182,12 +180,11 @@ class AtEnd(TrainerCallback):
         seen[-1]["end"] = digest(model)
 
 recipe.setup_model = recording_setup
-loop.EXTRA_CALLBACKS.append(AtEnd())
 for mode in ("continue", "merge"):
     seen.clear()
     raw = yaml.safe_load(open(sys.argv[1]))
     raw.update(stage_mode=mode, output_dir=os.path.join(raw["output_dir"], mode))
-    recipe.train(load_config(TrainConfig, None, **raw))
+    recipe.train(load_config(TrainConfig, None, **raw), [AtEnd()])
     with open(os.path.join(raw["output_dir"], f"rank{os.environ['RANK']}.json"), "w") as fh:
         json.dump(seen, fh)
 """

@@ -13,6 +13,7 @@ from oncogpt import __version__
 from oncogpt.config import to_dict
 from oncogpt.conversation import read_conversations
 from oncogpt.data.config import DataConfig
+from oncogpt.text import markdown_table
 
 SPLITS = ("train", "validation", "test")
 # Messages with identifiers in each de-identification set's test half, as the card measures it.
@@ -94,9 +95,7 @@ def manifest(config: DataConfig, folder: Path, stats: Any) -> dict[str, Any]:
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
+    return "\n".join(markdown_table(header, rows))
 
 
 def card_text(config: DataConfig, data: dict[str, Any], stats: Any) -> str:

@@ -297,7 +297,7 @@ _GAP = r"(?: (?!(?:after|before|from|with|and|or|of|to|in|on|for|by|following|th
 _CA_HEADS = "cancer|carcinoma|adenocarcinoma|tumor|tumour|malignancy|neoplasm"
 
 
-def _words(entries: str) -> tuple[str, ...]:
+def _entries(entries: str) -> tuple[str, ...]:
     """``"a|b c|d*"`` -> ``("a", "b c", "d*")``: keeps the lexicon tables compact."""
     return tuple(entries.split("|")) if entries else ()
 
@@ -314,7 +314,7 @@ class SiteLexicon:
 
 
 def _site(organs: str = "", terms: str = "", weak: str = "") -> SiteLexicon:
-    return SiteLexicon(_words(organs), _words(terms), _words(weak))
+    return SiteLexicon(_entries(organs), _entries(terms), _entries(weak))
 
 
 SITE_LEXICON: dict[str, SiteLexicon] = {

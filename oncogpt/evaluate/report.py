@@ -33,6 +33,7 @@ from oncogpt.evaluate.metrics import (
     metric_value,
     paired_bootstrap,
 )
+from oncogpt.text import markdown_table
 
 # Report order: the main quality metrics first, descriptive ones last; others follow sorted.
 METRIC_ORDER: tuple[str, ...] = (
@@ -232,13 +233,6 @@ def _verdict(metric: str, d: Mapping[str, float]) -> str:
     return "better" if up != (metric in LOWER_IS_BETTER) else "worse"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    # A "|" inside a run, site or category name would end the cell early.
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
-    return lines + [""]
-
-
 def _runs_section(runs: Sequence[Run], n_items: int) -> list[str]:
     rows = [
         [
@@ -253,7 +247,7 @@ def _runs_section(runs: Sequence[Run], n_items: int) -> list[str]:
         for k, r in enumerate(runs, 1)
     ]
     header = ["#", "run", "model", "adapter", "items in file", "items compared", "folder"]
-    return ["## Runs", "", *_table(header, rows)]
+    return ["## Runs", "", *markdown_table(header, rows), ""]
 
 
 def _missing_notes(stats: Mapping[str, Any], metrics: Sequence[str]) -> list[str]:
@@ -325,7 +319,7 @@ def _category_section(
             cells = [_ci(agg["overall"][metric], d)]
             cells += [_ci(agg["groups"][c][metric], d) for c in categories]
             rows.append([f"{metric}{_arrow(metric)}", f"`{name}`", *cells])
-    return ["## Metrics by category (mean [95% CI])", "", *_table(header, rows)]
+    return ["## Metrics by category (mean [95% CI])", "", *markdown_table(header, rows), ""]
 
 
 def _diff_cell(d: Mapping[str, float], dec: int) -> str:
@@ -352,7 +346,7 @@ def _diff_section(
             cells += [_diff_cell(g[c], d) for c in categories]
             rows.append([f"{metric}{_arrow(metric)}", f"`{name}` − `{baseline}`", *cells])
     title = f"## Differences vs baseline `{baseline}` (paired, mean [95% CI])"
-    return [title, "", *_table(header, rows)]
+    return [title, "", *markdown_table(header, rows), ""]
 
 
 def _site_section(
@@ -370,7 +364,7 @@ def _site_section(
             for site in sites
         ]
         lines += [f"### {metric}{_arrow(metric)}", ""]
-        lines += _table(["site", "n", *(f"`{n}`" for n in stats)], rows)
+        lines += [*markdown_table(["site", "n", *(f"`{n}`" for n in stats)], rows), ""]
     return lines
 
 

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from oncogpt.text import BULLET as _BULLET
-from oncogpt.text import sentence_spans, split_sentences
+from oncogpt.text import sentence_spans, split_sentences, word_set
 
 from .cite import HitLike, citation_markers, strip_markers
 
@@ -50,14 +50,6 @@ class Thresholds:
 DEFAULT_THRESHOLDS = Thresholds()
 
 
-def _words(text: str) -> list[str]:
-    return text.split()
-
-
-def _wordset(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
 # --------------------------------------------------------------------------------------------
 # Key terms: numbers, drugs, genes, cancers. One missing from the passage is strong evidence.
 
@@ -65,7 +57,8 @@ def _wordset(text: str) -> frozenset[str]:
 _NUMBER_WORDS = {
     word: n
     for n, word in enumerate(
-        _words("two three four five six seven eight nine ten eleven twelve"), 2
+        "two three four five six seven eight nine ten eleven twelve".split(),  # noqa: SIM905
+        2,
     )
 }
 _UNIT = (
@@ -81,7 +74,7 @@ _DRUG_SUFFIX = re.compile(
     r"citabine|fosfamide|tinib|zomib|lidomide|relin|lutamide|rozole|estrant|mycin|"
     r"poside|blastine|cristine|azole|olimus|sertib|degib|clax|trexed|setron|pitant|dronate)\b"
 )
-KNOWN_DRUGS = _wordset(
+KNOWN_DRUGS = word_set(
     """tamoxifen letrozole anastrozole exemestane fulvestrant raloxifene fluorouracil 5-fu
     capecitabine gemcitabine methotrexate cyclophosphamide doxorubicin epirubicin vincristine
     vinblastine vinorelbine etoposide temozolomide leucovorin oxaliplatin cisplatin carboplatin
@@ -97,7 +90,7 @@ KNOWN_DRUGS = _wordset(
     everolimus sirolimus sunitinib sorafenib pazopanib regorafenib lenvatinib cabozantinib
     palbociclib ribociclib abemaciclib"""
 )
-KNOWN_GENES = _wordset(
+KNOWN_GENES = word_set(
     """EGFR ALK ROS1 KRAS NRAS HRAS BRAF HER2 ERBB2 BRCA1 BRCA2 TP53 PIK3CA MET RET NTRK NTRK1
     NTRK2 NTRK3 PDL1 PD1 CTLA4 MSI MMR HPV EBV APC MLH1 MSH2 MSH6 PMS2 PTEN RB1 MYC BCR ABL
     BCRABL JAK2 FLT3 IDH1 IDH2 KIT PDGFRA CDK4 CDK6 ESR1 AR PSA CEA CA125 CA199 AFP HCG LDH
@@ -106,19 +99,19 @@ KNOWN_GENES = _wordset(
 )
 _GENE_TOKEN = re.compile(r"\b([A-Z][A-Za-z]{0,5}(?:-?[A-Z0-9]{1,4})?(?:/[a-z]{2,4})?)\b")
 _GENE_SYNONYMS = {"ERBB2": "HER2", "HER2NEU": "HER2", "PDL1": "PDL1", "BCRABL": "BCRABL"}
-_CANCER_NAMES = _wordset(
+_CANCER_NAMES = word_set(
     "melanoma lymphoma leukemia leukaemia myeloma sarcoma glioma glioblastoma mesothelioma "
     "neuroblastoma retinoblastoma osteosarcoma hepatoblastoma medulloblastoma seminoma "
     "cholangiocarcinoma adenocarcinoma hodgkin mycosis"
 )
-_ORGANS = _wordset(
+_ORGANS = word_set(
     "lung breast colon colorectal rectal bowel prostate ovarian ovary cervical cervix uterine "
     "endometrial pancreatic pancreas liver hepatocellular stomach gastric esophageal oesophageal "
     "bladder kidney renal thyroid skin brain bone testicular head neck oral throat laryngeal "
     "nasopharyngeal anal vulvar penile blood adrenal"
 )
 #: Organs named on their own ("cells of the ovary"): a wrong organ is a wrong-cancer claim.
-_ORGAN_NOUNS = _wordset(
+_ORGAN_NOUNS = word_set(
     "prostate ovary ovaries cervix lung lungs breast colon rectum pancreas kidney kidneys "
     "bladder stomach esophagus oesophagus uterus testicle testicles testes thyroid"
 )
@@ -291,19 +284,19 @@ _ABSOLUTE = re.compile(
 )
 _ANTONYMS = [
     tuple(pair.split("/"))
-    for pair in _words(
+    for pair in (  # noqa: SIM905 - a word list reads better as one string
         "more/less more/fewer higher/lower high/low increase/decrease increases/decreases "
         "increased/decreased raise/lower raises/lowers many/few common/rare quickly/slowly "
         "fast/slow easier/harder aggressive/slow-growing benign/malignant much/little "
         "inner/outer upper/lower before/after early/late larger/smaller most/least "
         "better/worse positive/negative safe/unsafe above/below inside/outside"
-    )
+    ).split()
 ]
 _CLASS = re.compile(
     r"((?:[\w/-]+\s+){1,3}?)(?:receptor\s+)?(?:inhibitors?|antagonists?|blockers?|agonists?)\b",
     re.IGNORECASE,
 )
-_GENERIC = _wordset(
+_GENERIC = word_set(
     "a an the such as and or tyrosine kinase receptor checkpoint immune other some these drugs "
     "drug is are called include including with"
 )
@@ -367,7 +360,7 @@ def conflicts(sentence: str, passage: str, window: str) -> list[str]:
 # --------------------------------------------------------------------------------------------
 # Lexical overlap and windows.
 
-_STOP = _wordset(
+_STOP = word_set(
     """a an the and or but if of to in on at by for with from as is are was were be been being
     it its this that these those which who whom what when where why how can could may might
     will would should shall do does did done has have had having not no than then there their

@@ -103,17 +103,24 @@ class Encoder:
         self.dim = int(self.model.config.hidden_size)
         self._torch = torch
 
-    def _forward(self, texts: Sequence[str]) -> tuple[Any, Any]:
-        """Last hidden states and attention mask of one batch."""
+    def _forward(
+        self, texts: Sequence[str], max_tokens: int | None = None, special: bool = False
+    ) -> tuple[Any, ...]:
+        """Last hidden states and attention mask of one batch (and, with `special`, the mask
+        of the special tokens)."""
         batch = self.tokenizer(
             list(texts),
             padding=True,
             truncation=True,
-            max_length=self.max_tokens,
+            max_length=max_tokens or self.max_tokens,
             return_tensors="pt",
+            return_special_tokens_mask=special,
         )
+        special_mask = batch.pop("special_tokens_mask", None)
         with self._torch.inference_mode():
             out = self.model(**batch)
+        if special:
+            return out.last_hidden_state, batch["attention_mask"], special_mask
         return out.last_hidden_state, batch["attention_mask"]
 
     def encode(self, texts: Sequence[str] | str, threads: int | None = None) -> np.ndarray:
@@ -171,23 +178,30 @@ class Encoder:
             if n and n != previous:
                 torch.set_num_threads(previous)
 
-    def token_embeddings(self, texts: Sequence[str] | str) -> list[np.ndarray]:
-        """Per text, unit-length float32 embeddings of its word pieces, [CLS]/[SEP] left out.
-
-        This is what BERTScore-like scoring needs: greedy matching of token vectors by cosine.
+    def token_and_sentence_embeddings(
+        self, texts: Sequence[str], batch_size: int | None = None, max_tokens: int | None = None
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Per text, unit-length float32 embeddings of its word pieces ([CLS]/[SEP] left out:
+        they carry no word meaning), and its sentence embedding as `encode` makes it; one
+        forward pass gives both, which is what BERTScore plus a cosine need (evaluate/metrics).
         """
-        if isinstance(texts, str):
-            texts = [texts]
-        result: list[np.ndarray] = []
-        for start in range(0, len(texts), self.batch_size):
-            chunk = texts[start : start + self.batch_size]
-            hidden, mask = self._forward(chunk)
-            hidden = self._torch.nn.functional.normalize(hidden.float(), p=2, dim=-1)
-            for row, length in zip(hidden, mask.sum(1).tolist(), strict=True):
-                # Drop [CLS] (first) and [SEP] (last real token): they carry no word meaning.
-                vecs = row[1 : max(1, int(length) - 1)]
-                result.append(vecs.numpy().astype(np.float32, copy=True))
-        return result
+        torch = self._torch
+        batch_size = batch_size or self.batch_size
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        tokens: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(texts)
+        pooled = np.zeros((len(texts), self.dim), np.float32)
+        for start in range(0, len(order), batch_size):
+            ids = order[start : start + batch_size]
+            hidden, mask, special = self._forward([texts[i] for i in ids], max_tokens, True)
+            with torch.inference_mode():
+                m = mask.unsqueeze(-1).to(hidden.dtype)
+                mean = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+                pooled[ids] = torch.nn.functional.normalize(mean, p=2, dim=-1).numpy()
+                unit = torch.nn.functional.normalize(hidden, p=2, dim=-1)
+                keep = mask.bool() & ~special.bool()
+                for row, i in enumerate(ids):
+                    tokens[i] = unit[row][keep[row]].numpy()
+        return tokens, pooled
 
 
 _DEFAULT: Encoder | None = None

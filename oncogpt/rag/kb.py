@@ -22,7 +22,6 @@ sources no longer produce are removed.
 
 from __future__ import annotations
 
-import ast
 import csv
 import dataclasses
 import hashlib
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from oncogpt.errors import OncoGPTError
+from oncogpt.text import literal_list
 
 SCHEMA_VERSION = "1"
 #: Passages from plain text and long Markdown sections are merged/split to this many words.
@@ -123,13 +123,13 @@ def stable_id(doc: str, key: str) -> str:
 # Readers. Each yields Passages; errors raise KBError naming the file and line.
 
 
-def _words(text: str) -> int:
+def _word_count(text: str) -> int:
     return len(text.split())
 
 
 def _split_long(paragraph: str, max_words: int = MAX_WORDS) -> list[str]:
     """Cut a paragraph longer than max_words at sentence ends (hard cut as a last resort)."""
-    if _words(paragraph) <= max_words:
+    if _word_count(paragraph) <= max_words:
         return [paragraph]
     pieces: list[str] = []
     current: list[str] = []
@@ -138,7 +138,7 @@ def _split_long(paragraph: str, max_words: int = MAX_WORDS) -> list[str]:
         while len(words) > max_words:  # one huge "sentence" (a list, a table): hard cut
             pieces.append(" ".join(words[:max_words]))
             words = words[max_words:]
-        if current and _words(" ".join(current)) + len(words) > max_words:
+        if current and _word_count(" ".join(current)) + len(words) > max_words:
             pieces.append(" ".join(current))
             current = []
         if words:
@@ -156,8 +156,8 @@ def merge_paragraphs(paragraphs: Iterable[str]) -> list[str]:
         for piece in _split_long(para.strip()):
             if not piece:
                 continue
-            size = sum(_words(p) for p in current)
-            if current and size >= MIN_WORDS or current and size + _words(piece) > MAX_WORDS:
+            size = sum(_word_count(p) for p in current)
+            if current and size >= MIN_WORDS or current and size + _word_count(piece) > MAX_WORDS:
                 chunks.append("\n\n".join(current))
                 current = []
             current.append(piece)
@@ -400,11 +400,9 @@ def _literal_list(value: str, where: str, column: str) -> str:
     if not value.startswith("["):
         return value
     try:
-        items = ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        raise KBError(f"{where}: column {column!r} is not a valid list literal") from None
-    if not isinstance(items, list | tuple):
-        raise KBError(f"{where}: column {column!r} is not a list")
+        items = literal_list(value)
+    except ValueError as exc:
+        raise KBError(f"{where}: column {column!r} {exc}") from None
     return ", ".join(str(x).strip() for x in items if str(x).strip())
 
 

@@ -13,6 +13,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from oncogpt.text import word_set
+
 from .kb import KnowledgeBase
 
 #: Reciprocal rank fusion constant (Cormack et al. 2009): damps the weight of the very top ranks.
@@ -45,12 +47,8 @@ class Retriever(Protocol):
     def search(self, query: str, k: int = 5) -> list[Hit]: ...
 
 
-def _wordset(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
 # Words that match nearly every passage: as OR terms they only cost time.
-STOPWORDS = _wordset(
+STOPWORDS = word_set(
     """a about above after again against all am an and any are as at be because been before
     being below between both but by can could did do does doing down during each few for from
     further had has have having he her here hers herself him himself his how i if in into is it

@@ -57,6 +57,7 @@ from oncogpt.serve.schemas import (
     to_conversation,
     usage,
 )
+from oncogpt.serve.settings import ServeSettings
 
 log = logging.getLogger("oncogpt.serve")
 STATIC_DIR = Path(__file__).parent / "static"
@@ -75,27 +76,6 @@ SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]
-
-
-@dataclasses.dataclass
-class ServeSettings:
-    model_id: str = "oncogpt"
-    """The name /v1/models lists; requests may also say `oncogpt`."""
-    api_key: str | None = None
-    """When set, /v1/* needs `Authorization: Bearer KEY`."""
-    max_queue: int = 16
-    """Requests that may wait for the engine; more are refused with 429."""
-    max_batch: int = 8
-    """Non-streaming requests answered in one generate call."""
-    batch_window_s: float = 0.01
-    """How long the worker waits for more requests to batch with the first."""
-    request_timeout_s: float = 300.0
-    """Queueing plus generation; past it the request ends with a timeout error."""
-    default_max_tokens: int = 256
-    """Answer length when the request gives neither max_tokens nor max_completion_tokens."""
-    max_body_bytes: int = 1 << 20
-    kb: str | None = None
-    """Knowledge base (SQLite file from `oncogpt kb build`) for `cite`; default: the shipped one."""
 
 
 class ServeState:
@@ -448,41 +428,34 @@ def serve(
     model: str | Path = "default",
     adapter: str | Path | None = "default",
     template: str = "auto",
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    api_key: str | None = None,
+    settings: ServeSettings | None = None,
     *,
-    max_queue: int = 16,
-    max_batch: int = 8,
-    request_timeout_s: float = 300.0,
-    default_max_tokens: int = 256,
-    log_level: str = "info",
     decoder: str = "auto",
-    kb: str | None = None,
     device: str = "auto",
     dtype: str = "auto",
+    **fields: Any,
 ) -> None:
-    """Load the model and serve the API and the web page until interrupted (Ctrl-C)."""
+    """Load the model and serve the API and the web page until interrupted (Ctrl-C).
+
+    `settings` (or ServeSettings' defaults) with `fields` replaced: `serve("default", port=9000)`.
+    """
     import uvicorn
 
+    settings = dataclasses.replace(
+        settings or ServeSettings(), **fields, model_id=model_id(model, adapter)
+    )
+    kb = settings.kb
     if kb is not None and not Path(kb).is_file():
         raise FileNotFoundError(
             f"--kb {kb}: no such knowledge base file (build one with `oncogpt kb build`)"
         )
     engine = Engine.load(model, adapter, template, decoder=decoder, device=device, dtype=dtype)
-    settings = ServeSettings(
-        model_id=model_id(model, adapter),
-        api_key=api_key,
-        max_queue=max_queue,
-        max_batch=max_batch,
-        request_timeout_s=request_timeout_s,
-        default_max_tokens=default_max_tokens,
-        kb=kb,
-    )
-    if not _is_loopback(host) and not api_key:
+    host, port = settings.host, settings.port
+    if not _is_loopback(host) and not settings.api_key:
         log.warning("serving on %s without an API key: anyone who can reach it can use it", host)
     print(f"OncoGPT (research only, not for clinical use) on http://{host}:{port}/", flush=True)
-    uvicorn.run(create_app(engine, settings), host=host, port=port, log_level=log_level)
+    app = create_app(engine, settings)
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
 
 
 class BackgroundServer:

@@ -1,50 +1,45 @@
-"""The flags of `oncogpt serve`, kept apart from the server so that building the CLI's parser
-does not import FastAPI and uvicorn."""
+"""The flags of `oncogpt serve` and `python -m oncogpt.serve`: the shared model flags
+(oncogpt/flags.py), then one flag per ServeSettings field (oncogpt/config.py's
+add_config_flags), so each default is written once, in ServeSettings.
+
+Kept apart from the server so that building the CLI's parser does not import FastAPI and
+uvicorn; imports no front end (cli).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 
+from oncogpt.config import add_config_flags, flag_overrides, load_config
+from oncogpt.flags import add_model_flags
+from oncogpt.serve.settings import ServeSettings
+
+#: The short spellings the serve flags have always had, beside the field names.
+ALIASES = {"request_timeout_s": "--timeout", "default_max_tokens": "--max-tokens"}
+#: Set by serve() from --model and --adapter, not by a flag.
+NOT_FLAGS = ("model_id",)
+
 
 def add_serve_flags(p: argparse.ArgumentParser) -> None:
-    """The flags of `oncogpt serve`: the CLI's model flags, then the server's own."""
-    from oncogpt.cli import add_model_flags
-
+    """The flags of `oncogpt serve`: the model flags, then the server's own."""
     add_model_flags(p)
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument(
-        "--api-key",
-        default=os.environ.get("ONCOGPT_API_KEY"),
-        help="require `Authorization: Bearer KEY` on /v1 (default: $ONCOGPT_API_KEY)",
-    )
-    p.add_argument("--max-queue", type=int, default=16, help="waiting requests before 429")
-    p.add_argument("--max-batch", type=int, default=8, help="requests per batched generate")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds per request")
-    p.add_argument("--max-tokens", type=int, default=256, help="default answer length")
-    p.add_argument("--log-level", default="info", help="uvicorn's: warning, info, debug")
-    p.add_argument("--kb", default=None, help="knowledge base for cited answers (SQLite file)")
+    add_config_flags(p, ServeSettings, skip=NOT_FLAGS, aliases=ALIASES)
+
+
+def settings_from_args(args: argparse.Namespace) -> ServeSettings:
+    """ServeSettings from the flags; the API key defaults to $ONCOGPT_API_KEY."""
+    given = flag_overrides(args, ServeSettings)
+    if given.get("api_key") is None and os.environ.get("ONCOGPT_API_KEY"):
+        given["api_key"] = os.environ["ONCOGPT_API_KEY"]
+    return load_config(ServeSettings, None, **given)
 
 
 def serve_from_args(args: argparse.Namespace) -> int:
     from oncogpt.serve.app import serve
 
     serve(
-        args.model,
-        args.adapter,
-        args.template,
-        decoder=args.decoder,
-        device=args.device,
-        dtype=args.dtype,
-        host=args.host,
-        port=args.port,
-        api_key=args.api_key,
-        max_queue=args.max_queue,
-        max_batch=args.max_batch,
-        request_timeout_s=args.timeout,
-        default_max_tokens=args.max_tokens,
-        log_level=args.log_level,
-        kb=args.kb,
-    )
+        args.model, args.adapter, args.template, settings_from_args(args),
+        decoder=args.decoder, device=args.device, dtype=args.dtype,
+    )  # fmt: skip
     return 0

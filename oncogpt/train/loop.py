@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from transformers import ProgressCallback, Trainer, TrainerCallback, TrainingArg
 
 from oncogpt.train.config import StageConfig, TrainConfig
 from oncogpt.train.data import ConversationDataset, PackIntoRow, PadToLongest, answer_loss
+from oncogpt.train.env import resolve_precision, world_size
 
 
 class CsvLogger(TrainerCallback):
@@ -110,16 +112,10 @@ class EvaluateFirst(TrainerCallback):
         self.metrics["start_eval_loss"] = self.trainer.evaluate()["eval_loss"]
 
 
-#: Callbacks added to every Trainer (tests use it to kill a run at a chosen step).
-EXTRA_CALLBACKS: list[TrainerCallback] = []
-
-
 def training_arguments(
     config: TrainConfig, stage: StageConfig, out: Path, has_eval: bool = True
 ) -> TrainingArguments:
     import torch
-
-    from oncogpt.train.recipe import resolve_precision, world_size
 
     accumulation = max(1, config.gradient_accumulation_steps // world_size())
     eval_steps = (config.eval_steps or None) if has_eval else None
@@ -172,6 +168,7 @@ def build_trainer(
     train_set: ConversationDataset,
     val_set: ConversationDataset,
     out: Path,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> Trainer:
     trainer = Trainer(
         model=model,
@@ -185,7 +182,7 @@ def build_trainer(
             CsvLogger(out / "metrics.csv"),
             TokensPerSecond(),
             MarkComplete(),
-            *EXTRA_CALLBACKS,
+            *callbacks,
         ],
     )
     if not trainer.args.disable_tqdm:

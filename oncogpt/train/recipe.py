@@ -21,11 +21,13 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import TrainerCallback
 
 from oncogpt import __version__
 from oncogpt.config import save_yaml
@@ -38,6 +40,14 @@ from oncogpt.train.data import (
     dataset_hashes,
     load_split,
 )
+from oncogpt.train.env import (
+    is_main_process,
+    local_rank,
+    resolve_precision,
+    wait_for_everyone,
+    world_size,
+)
+from oncogpt.train.loop import EvaluateFirst, build_trainer
 
 COMPLETE = ".complete"
 
@@ -53,40 +63,6 @@ class StageResult:
     adapter_dir: Path
     metrics: dict[str, Any]
     merged_dir: Path | None = None
-
-
-def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def local_rank() -> int:
-    """This process's GPU on its machine (torchrun's LOCAL_RANK; 0 for a single process)."""
-    return int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def wait_for_everyone() -> None:
-    """A barrier between the processes of a torchrun launch (nothing with one process): the
-    next stage starts only once rank 0 has written this stage's adapter (and merged model)."""
-    if world_size() > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
-
-
-def resolve_precision(precision: str) -> str:
-    """bf16, fp16 or fp32 for `precision` on this machine (see TrainConfig.precision)."""
-    from oncogpt.models import native_cuda_bf16
-
-    if precision != "auto":
-        return precision
-    if torch.cuda.is_available():
-        return "bf16" if native_cuda_bf16() else "fp16"
-    # On a CPU, a bf16 base only pays off with native bf16 instructions.
-    cpuinfo = Path("/proc/cpuinfo")
-    flags = cpuinfo.read_text() if cpuinfo.is_file() else ""
-    return "bf16" if "avx512_bf16" in flags or "amx_bf16" in flags else "fp32"
 
 
 LAUNCH_HINT = "torchrun --nproc_per_node N -m oncogpt train --config …"
@@ -286,10 +262,12 @@ def write_outputs(out: Path, config: TrainConfig, stage: StageConfig, metrics: d
 
 
 def run_stage(
-    config: TrainConfig, stage: StageConfig, base: Path, adapter: Path | None
+    config: TrainConfig,
+    stage: StageConfig,
+    base: Path,
+    adapter: Path | None,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> StageResult:
-    from oncogpt.train.loop import EvaluateFirst, build_trainer
-
     out = Path(config.output_dir) / stage.name
     if (out / "metrics.json").is_file() and (out / "adapter").is_dir():
         metrics = json.loads((out / "metrics.json").read_text())
@@ -301,7 +279,9 @@ def run_stage(
     template = choose_template(config.template, tokenizer)
     train_set, val_set = setup_data(config, stage, tokenizer, template)
     check_free_space(out, model)
-    trainer = build_trainer(config, stage, model, tokenizer, train_set, val_set, out)
+    trainer = build_trainer(
+        config, stage, model, tokenizer, train_set, val_set, out, callbacks=callbacks
+    )
     metrics: dict[str, Any] = {"stage": stage.name, "fit": dict(train_set.fit_counts)}
     metrics["train_examples"], metrics["val_examples"] = len(train_set), len(val_set)
     if len(val_set):
@@ -358,8 +338,9 @@ def resolve_resume(config: TrainConfig, out: Path) -> Path | None:
     return path
 
 
-def train(config: TrainConfig) -> list[StageResult]:
-    """Run every stage in order; each starts from the previous stage's result."""
+def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> list[StageResult]:
+    """Run every stage in order; each starts from the previous stage's result. `callbacks`
+    are added to every stage's Trainer (tests kill a run at a chosen step with one)."""
     from oncogpt.models import resolve_model
 
     check_launch(config)
@@ -367,7 +348,7 @@ def train(config: TrainConfig) -> list[StageResult]:
     adapter: Path | None = None
     results = []
     for stage in config.stages:
-        result = run_stage(config, stage, base, adapter)
+        result = run_stage(config, stage, base, adapter, callbacks)
         results.append(result)
         if config.stage_mode == "merge" and result.merged_dir is not None:
             base, adapter = result.merged_dir, None
