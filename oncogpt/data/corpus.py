@@ -74,6 +74,19 @@ _URGENT_LEAD = re.compile(
 )
 
 
+def patient_text(row: dict) -> str:
+    """The patient turns of a conversation row, joined."""
+    return " ".join(t["text"] for t in row["turns"] if t["role"] == "patient")
+
+
+def corpus_rows(directory: Path = CORPUS_DIR) -> list[tuple[str, str, str]]:
+    """(id, patient text, written urgency) of every corpus conversation."""
+    return [
+        (row["id"], patient_text(row), row["meta"]["urgency"])
+        for _, row in read_rows(corpus_files(directory))
+    ]
+
+
 def words(text: str) -> int:
     """Number of whitespace-separated words."""
     return len(text.split())

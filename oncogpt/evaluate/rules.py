@@ -134,8 +134,8 @@ def evaluate_triage(data_dir: Path = DATA_DIR) -> dict[str, dict[str, BinaryScor
 
 def evaluate_project_test(built: Path) -> dict[str, object]:
     """Grades against the written urgency of the corpus rows in the built test split."""
+    from oncogpt.data.corpus import corpus_rows
     from oncogpt.safety import assess
-    from oncogpt.train.heads import corpus_rows
 
     path = built / "test.jsonl"
     if not path.is_file():

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from oncogpt.data.corpus import corpus_rows, patient_text
 from oncogpt.heads import LinearHead, fit
 from oncogpt.safety.triage import HEAD_FILE, message_views
 
@@ -34,10 +35,6 @@ RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 LABELS = ("emergency", "today", "routine")
 MIN_PRECISION = 0.60
 L2 = 1e-3
-
-
-def _patient_text(row: dict) -> str:
-    return " ".join(t["text"] for t in row["turns"] if t["role"] == "patient")
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -56,22 +53,12 @@ def held_out_ids(built: Path) -> dict[str, set[str]]:
     return out
 
 
-def corpus_rows() -> list[tuple[str, str, str]]:
-    """(id, patient text, urgency) of every written corpus conversation."""
-    rows = []
-    for path in sorted((RESOURCES / "corpus").glob("part-*.jsonl")):
-        for row in _jsonl(path):
-            urgency = row["meta"]["urgency"]
-            rows.append((row["id"], _patient_text(row), urgency))
-    return rows
-
-
 def training_rows(held: set[str]) -> list[tuple[str, str]]:
     """(text, label) pairs to fit on."""
     rows = [(text, u) for cid, text, u in corpus_rows() if cid not in held]
     for row in _jsonl(RESOURCES / "starter_conversations.jsonl"):
         if row["meta"].get("red_flag") and row["id"] not in held:
-            rows.append((_patient_text(row), "emergency"))
+            rows.append((patient_text(row), "emergency"))
     extra = RESOURCES / "triage" / "messages.jsonl"
     if extra.is_file():
         rows += [(r["text"], r["urgency"]) for r in _jsonl(extra)]
