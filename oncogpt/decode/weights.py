@@ -31,6 +31,10 @@ WEIGHTS = ("bf16", "int8", "int4")
 """The formats `--weights` offers; "bf16" is the unquantized path (bf16 prepacked where the
 CPU has bf16 matmuls, the compute dtype, float32, elsewhere)."""
 
+DEFAULT_WEIGHTS = "int8"
+"""What `--weights auto` takes: the fastest format whose greedy agreement with fp32 holds
+(see the module docstring for the measurement and the bar)."""
+
 KERNEL_MAX_ROWS = 8
 """Up to this many rows a quantized matmul runs in its kernel; above, on dequantized weights."""
 
@@ -84,9 +88,13 @@ class _Quantized:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.numel() // x.shape[-1]
+        x16 = x.to(torch.bfloat16)
         if rows > KERNEL_MAX_ROWS:
-            return F.linear(x, self.dequantized(x.dtype))
-        out = self._kernel(x.reshape(rows, x.shape[-1]).to(torch.bfloat16))
+            # Rounded as the kernel's bf16 input and output are, so that a prompt's pass (many
+            # rows) and its decode steps (few) compute one layer, alone or in a batch.
+            out = F.linear(x16.to(x.dtype), self.dequantized(x.dtype))
+            return out.to(torch.bfloat16).to(x.dtype)
+        out = self._kernel(x16.reshape(rows, x.shape[-1]))
         return out.to(x.dtype).reshape(*x.shape[:-1], out.shape[-1])
 
     def add(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
@@ -142,6 +150,15 @@ class Int4Linear(_Quantized):
         scale, zero = self.scale_zero.transpose(0, 1).to(dtype).unbind(-1)
         q = self.q4.view(out, inp // INT4_GROUP, INT4_GROUP).to(dtype) - 8
         return (q * scale[..., None] + zero[..., None]).view(out, inp)
+
+
+def resolve_weights(weights: str) -> str:
+    """`auto` as DEFAULT_WEIGHTS; a known format as it is; anything else is an error."""
+    if weights == "auto":
+        return DEFAULT_WEIGHTS
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be auto or one of {', '.join(WEIGHTS)}, got {weights!r}")
+    return weights
 
 
 def make_linear(weight: torch.Tensor, weights: str, dtype: torch.dtype) -> Linear:

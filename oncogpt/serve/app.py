@@ -461,6 +461,7 @@ def serve(
     kb: str | None = None,
     device: str = "auto",
     dtype: str = "auto",
+    weights: str = "auto",
 ) -> None:
     """Load the model and serve the API and the web page until interrupted (Ctrl-C)."""
     import uvicorn
@@ -469,7 +470,9 @@ def serve(
         raise FileNotFoundError(
             f"--kb {kb}: no such knowledge base file (build one with `oncogpt kb build`)"
         )
-    engine = Engine.load(model, adapter, template, decoder=decoder, device=device, dtype=dtype)
+    engine = Engine.load(
+        model, adapter, template, decoder=decoder, device=device, dtype=dtype, weights=weights
+    )
     settings = ServeSettings(
         model_id=model_id(model, adapter),
         api_key=api_key,

@@ -37,6 +37,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
         decoder=args.decoder,
         device=args.device,
         dtype=args.dtype,
+        weights=args.weights,
         host=args.host,
         port=args.port,
         api_key=args.api_key,
