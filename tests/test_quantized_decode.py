@@ -162,3 +162,19 @@ def test_engine_weights_auto_and_bad(model, tiny_tokenizer):
     assert engine.fast_decoder.weights == DEFAULT_WEIGHTS
     with pytest.raises(GenerationError, match="weights must be"):
         Engine(model, tiny_tokenizer, template, weights="int2")
+
+
+@pytest.mark.parametrize("cls", [Int8Linear, Int4Linear], ids=["int8", "int4"])
+def test_rescored_top_logits_are_exact_for_the_quantized_weights(cls):
+    from oncogpt.decode.weights import RESCORED, rescore_top
+
+    gen = torch.Generator().manual_seed(3)
+    linear = cls(torch.randn(256, 64, generator=gen))
+    x = torch.randn(2, 64, generator=gen)
+    rounded = linear(x)  # bf16 steps
+    exact = x @ linear.dequantized(torch.float32).T
+    rescored = rescore_top(linear, x, rounded)
+    top = rescored.topk(RESCORED, dim=-1).indices
+    torch.testing.assert_close(rescored.gather(-1, top), exact.gather(-1, top))
+    assert torch.equal(rescored.argmax(-1), exact.argmax(-1))
+    assert not torch.equal(rounded.gather(-1, top), exact.gather(-1, top))

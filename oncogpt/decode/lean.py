@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from oncogpt.decode.runner import StaticKV
-from oncogpt.decode.weights import Linear, make_linear
+from oncogpt.decode.weights import Linear, make_linear, rescore_top
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -131,7 +131,7 @@ class LeanLlama:
         for w, k, v in zip(self.layers, cache.keys, cache.values, strict=True):
             h = self._layer(w, h, cos, sin, k, v, start, mask)
         last = F.rms_norm(h[:, -1], (self.hidden,), self.norm, self.eps)
-        return self.lm_head(last).float()
+        return rescore_top(self.lm_head, last, self.lm_head(last).float())
 
     def _layer(
         self,
