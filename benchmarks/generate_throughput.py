@@ -11,8 +11,12 @@ On the default model (SmolLM2-135M-Instruct), with the original OncoGPT sampling
 (b) batches: answers per minute over real questions (up to 128 new tokens, stopping at the
     end token), FastDecoder in length-sorted batches against plain generate one by one;
 (c) peak memory (RSS) of each, measured in processes of their own;
-(d) greedy agreement of FastDecoder (bf16 and fp32) with plain fp32 generate, and, for
-    scale, of plain generate on the weights cast to bf16.
+(d) greedy agreement of FastDecoder (bf16 and fp32, and each --weights format) with plain
+    fp32 generate, and, for scale, of plain generate on the weights cast to bf16.
+
+FastDecoder runs once per weight format of `--weights` (bf16, int8, int4: see
+oncogpt/decode/weights.py), all in the same turns, and (a) prints each format's speed as a
+ratio to the bf16 format's, the path FastDecoder took before the quantized formats.
 
 FastDecoder is what `Engine` decodes with on CPU (`--decoder auto`); the baseline is what it
 ran before, and what `--decoder plain` runs: fp32 weights, `model.generate`, torch's default
@@ -136,9 +140,19 @@ def one_run(start: float, times: list[float]) -> dict:
     return {"ttft_s": times[0] - start, "tokens_per_s": rate, "tokens": len(times)}
 
 
+def compute_dtype(args) -> str:
+    """--dtype, with auto as the engine takes it (bf16 where oneDNN has bf16 matmuls)."""
+    from oncogpt.fastdecode import onednn_bf16
+
+    if args.dtype != "auto":
+        return args.dtype
+    return "bfloat16" if onednn_bf16() else "float32"
+
+
 def single(args) -> dict:
-    """Plain generate at torch's default threads and at --threads, and FastDecoder, in turns:
-    the load of a shared machine drifts, and taking turns spreads it over all three."""
+    """Plain generate at torch's default threads and at --threads, and FastDecoder in each
+    weight format, in turns: the load of a shared machine drifts, and taking turns spreads it
+    over all of them."""
     import torch
 
     from oncogpt.fastdecode import FastDecoder
@@ -147,29 +161,37 @@ def single(args) -> dict:
     default_threads = torch.get_num_threads()
     threads = args.child_threads or default_threads
     prompt = long_prompt(tokenizer, template, rows)
-    start = time.perf_counter()
-    decoder = FastDecoder(model, tokenizer, dtype=args.dtype, eos_token_ids=[])
-    init_s = time.perf_counter() - start
+    decoders, init_s = {}, {}
+    for weights in args.weights.split(","):
+        start = time.perf_counter()
+        decoders[weights] = FastDecoder(
+            model, tokenizer, dtype=compute_dtype(args), eos_token_ids=[], weights=weights
+        )
+        init_s[weights] = time.perf_counter() - start
 
     def plain(n: int, n_threads: int) -> dict:
         torch.set_num_threads(n_threads)
         start = time.perf_counter()
         return one_run(start, plain_generate(model, tokenizer, prompt, n, exact=True)[1])
 
-    def fast(n: int, seed: int) -> dict:
+    def fast(weights: str, n: int, seed: int) -> dict:
         torch.set_num_threads(threads)
         ttft, rate, count = timed_stream(
-            decoder.stream(prompt, sampling(max_new_tokens=n, seed=seed))
+            decoders[weights].stream(prompt, sampling(max_new_tokens=n, seed=seed))
         )
         return {"ttft_s": ttft, "tokens_per_s": rate, "tokens": count}
 
-    plain(4, threads), fast(4, 0)  # warm-up
-    runs: dict[str, list[dict]] = {"plain_default": [], "plain": [], "fast": []}
+    plain(4, threads)  # warm-up
+    for weights in decoders:
+        fast(weights, 4, 0)
+    runs: dict[str, list[dict]] = {"plain_default": [], "plain": []}
+    used = {"plain_default": default_threads, "plain": threads}
     for i in range(args.repeat):
         runs["plain_default"].append(plain(args.new_tokens, default_threads))
         runs["plain"].append(plain(args.new_tokens, threads))
-        runs["fast"].append(fast(args.new_tokens, i))
-    used = {"plain_default": default_threads, "plain": threads, "fast": threads}
+        for weights in decoders:
+            runs.setdefault(f"fast {weights}", []).append(fast(weights, args.new_tokens, i))
+            used[f"fast {weights}"] = threads
     return {"prompt_tokens": len(prompt), "init_s": init_s, "threads_of": used, "runs": runs}
 
 
@@ -180,8 +202,11 @@ def memory(args) -> dict:
 
     model, tokenizer, template, rows = setup(args.child_threads)
     prompt = long_prompt(tokenizer, template, rows)
-    if args.memory_of == "fast":
-        decoder = FastDecoder(model, tokenizer, dtype=args.dtype, eos_token_ids=[])
+    if args.memory_of.startswith("fast"):
+        weights = args.memory_of.split(" ")[1]
+        decoder = FastDecoder(
+            model, tokenizer, dtype=compute_dtype(args), eos_token_ids=[], weights=weights
+        )
         list(decoder.stream(prompt, sampling(max_new_tokens=32, seed=0)))
     else:
         plain_generate(model, tokenizer, prompt, 32, exact=True)
@@ -228,7 +253,10 @@ def batch_fast(args) -> dict:
 
     model, tokenizer, template, rows = setup(args.child_threads)
     prompts = question_prompts(tokenizer, template, rows, args.questions)
-    decoder = FastDecoder(model, tokenizer, dtype=args.dtype)
+    from oncogpt.decode.weights import resolve_weights
+
+    weights = resolve_weights(args.batch_weights)
+    decoder = FastDecoder(model, tokenizer, dtype=compute_dtype(args), weights=weights)
     list(decoder.stream(prompts[0], sampling(max_new_tokens=4, seed=0)))  # warm-up
     start = time.perf_counter()
     if args.batch_size == 1:
@@ -236,6 +264,7 @@ def batch_fast(args) -> dict:
     else:
         answers = decoder.generate_many(prompts, sampling(seed=0), batch_size=args.batch_size)
     return {
+        "weights": weights,
         "seconds": time.perf_counter() - start,
         "answers": len(prompts),
         # + the end token where there was one, as generate's output has it
@@ -259,11 +288,12 @@ def agreement(args) -> dict:
         plain_generate(model, tokenizer, p, n, exact=False, do_sample=False)[0] for p in prompts
     ]
     answers = {}
-    for dtype in ("bfloat16", "float32"):
-        decoder = FastDecoder(model, tokenizer, dtype=dtype)
-        answers[f"FastDecoder {dtype}"] = [
-            [*decoder.stream(p, greedy), tokenizer.eos_token_id] for p in prompts
-        ]
+    runs = [(dtype, "bf16") for dtype in ("bfloat16", "float32")]
+    runs += [(compute_dtype(args), w) for w in args.weights.split(",") if w != "bf16"]
+    for dtype, weights in runs:
+        decoder = FastDecoder(model, tokenizer, dtype=dtype, weights=weights)
+        name = f"FastDecoder {dtype}" + ("" if weights == "bf16" else f" {weights}")
+        answers[name] = [[*decoder.stream(p, greedy), tokenizer.eos_token_id] for p in prompts]
     # For scale: plain generate on the same weights cast to bf16 (any bf16 run drifts).
     bf16 = copy.deepcopy(model).to(torch.bfloat16)
     answers["plain generate bfloat16"] = [
@@ -311,6 +341,7 @@ def child(args) -> None:
 
 def measure(args, mode: str, threads: int | None, **extra) -> dict:
     cmd = [sys.executable, __file__, "--child", mode, "--dtype", args.dtype]
+    cmd += ["--weights", args.weights, "--batch-weights", args.batch_weights]
     cmd += ["--new-tokens", str(args.new_tokens), "--repeat", str(args.repeat)]
     cmd += ["--questions", str(args.questions), "--batch-size", str(args.batch_size)]
     cmd += ["--agree-questions", str(args.agree_questions)]
@@ -342,13 +373,15 @@ def report_single(result: dict, memory: dict, compiled: dict | None) -> dict:
     print(f"\n(a) single stream, {result['prompt_tokens']}-token prompt, {n} new tokens (no early")
     print(f"    end), median of {len(runs['fast'])} turns; TTFT = time to first token")
     print(f"    {'':54} {'threads':>7} {'decode tok/s':>12} {'TTFT s':>7} {'peak MiB':>8}")
+    fast_keys = [k for k in runs if k.startswith("fast")]
     rows = [
-        ("plain generate fp32, default threads", runs["plain_default"], threads["plain_default"]),
-        ("plain generate fp32", runs["plain"], threads["plain"]),
-        ("FastDecoder", runs["fast"], threads["fast"]),
+        ("plain generate fp32, default threads", "plain_default"),
+        ("plain generate fp32", "plain"),
+        *[(f"FastDecoder, weights {k.split()[1]}", k) for k in fast_keys],
     ]
-    for name, r, t in rows:
-        mib = memory["fast" if name == "FastDecoder" else "plain"]["peak_rss_mib"]
+    for name, key in rows:
+        r, t = runs[key], threads[key]
+        mib = memory[key if key in memory else "plain"]["peak_rss_mib"]
         tps, ttft = median(r, "tokens_per_s"), median(r, "ttft_s")
         print(f"    {name:54} {t:>7} {tps:>12.1f} {ttft:>7.2f} {mib:>8.0f}")
     if compiled:
@@ -360,16 +393,24 @@ def report_single(result: dict, memory: dict, compiled: dict | None) -> dict:
         print(
             "    not counted above; static shapes: a new batch size or cache length compiles again"
         )
-    print(
-        f"    FastDecoder setup (bf16 copy, prepacking): {result['init_s']:.1f} s, once per model"
-    )
-    ratios = {
-        "decode_vs_plain_same_threads": paired_ratio(runs, "fast", "plain", "tokens_per_s"),
-        "decode_vs_plain_default_threads": paired_ratio(
-            runs, "fast", "plain_default", "tokens_per_s"
-        ),
-        "ttft_plain_over_fast_same_threads": paired_ratio(runs, "plain", "fast", "ttft_s"),
-    }
+    setup_s = ", ".join(f"{w} {s:.1f} s" for w, s in result["init_s"].items())
+    print(f"    FastDecoder setup (copy, prepacking, quantizing), once per model: {setup_s}")
+    ratios = {}
+    for key in fast_keys:
+        ratios[f"{key}: decode_vs_plain_same_threads"] = paired_ratio(
+            runs, key, "plain", "tokens_per_s"
+        )
+        ratios[f"{key}: decode_vs_plain_default_threads"] = paired_ratio(
+            runs, key, "plain_default", "tokens_per_s"
+        )
+        ratios[f"{key}: ttft_plain_over_fast_same_threads"] = paired_ratio(
+            runs, "plain", key, "ttft_s"
+        )
+        if key != "fast bf16" and "fast bf16" in runs:
+            ratios[f"{key}: decode_vs_fast_bf16"] = paired_ratio(
+                runs, key, "fast bf16", "tokens_per_s"
+            )
+            ratios[f"{key}: ttft_bf16_over_this"] = paired_ratio(runs, "fast bf16", key, "ttft_s")
     for key, value in ratios.items():
         print(f"    {key}: {value:.2f}x (median of the turns' ratios)")
     return ratios
@@ -377,8 +418,9 @@ def report_single(result: dict, memory: dict, compiled: dict | None) -> dict:
 
 def report_batch(plain: dict, fast: dict, fast_seq: dict | None, batch_size: int) -> dict:
     rows = [("plain generate fp32, one by one", plain)]
-    rows += [("FastDecoder, one by one", fast_seq)] if fast_seq else []
-    rows += [(f"FastDecoder, batches of {batch_size} (sorted by length)", fast)]
+    w = f"weights {fast.get('weights', 'bf16')}"
+    rows += [(f"FastDecoder, {w}, one by one", fast_seq)] if fast_seq else []
+    rows += [(f"FastDecoder, {w}, batches of {batch_size} (sorted by length)", fast)]
     print(f"\n(b) {plain['answers']} real questions, up to 128 new tokens, original sampling")
     print(f"    {'':54} {'answers/min':>11} {'tokens/s':>8} {'tokens':>6} {'peak MiB':>8}")
     for name, r in rows:
@@ -405,9 +447,8 @@ def report_agreement(result: dict) -> None:
 def parent(args) -> None:
     results = {"args": vars(args), "load_average_start": os.getloadavg()[0]}
     results["single"] = measure(args, "single", args.threads)
-    results["memory"] = {
-        of: measure(args, "memory", args.threads, memory_of=of) for of in ("plain", "fast")
-    }
+    kinds = ["plain"] + [f"fast {w}" for w in args.weights.split(",")]
+    results["memory"] = {of: measure(args, "memory", args.threads, memory_of=of) for of in kinds}
     if args.compile_check:
         results["single_compiled"] = measure(args, "single-compiled", args.threads)
     results["batch_plain"] = measure(args, "batch-plain", args.threads)
@@ -441,7 +482,16 @@ def main() -> None:
         help="torch threads for FastDecoder and the same-threads baseline (default: torch's, "
         "as the engine runs)",
     )  # fmt: skip
-    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    parser.add_argument(
+        "--dtype", default="auto", choices=["auto", "bfloat16", "float32"],
+        help="FastDecoder's compute dtype; auto: the engine's (bf16 where oneDNN has bf16 matmuls)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--weights", default="bf16,int8,int4", help="FastDecoder weight formats to compare"
+    )
+    parser.add_argument(
+        "--batch-weights", default="auto", help="the weight format of (b) (auto: the default)"
+    )
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=None, help="single-stream runs (3)")
     parser.add_argument("--questions", type=int, default=None, help="batch questions (64)")

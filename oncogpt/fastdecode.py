@@ -5,7 +5,8 @@ memory for every token (the 49k-word output layer alone is a fifth of SmolLM2-13
 forward pass with many small ops and checks per layer, and logits processors that sort the
 whole vocabulary for top-p. `FastDecoder` keeps the model's maths and changes how it runs:
 
-* weights in bf16, prepacked once for oneDNN (AVX512-BF16 matmuls, half the memory traffic);
+* weights in bf16, prepacked once for oneDNN (AVX512-BF16 matmuls, half the memory traffic),
+  or weight-only int8 / int4 (`weights=`, `oncogpt.decode.weights`), the lm_head included;
 * for LLaMA models (LoRA adapters merged into a copy), a lean forward: fused q/k/v and
   gate/up projections, residual adds fused into the matmul, one RMSNorm op, a static KV cache
   written in place; other models run their own forward (prepacked) with a dynamic cache;
@@ -13,6 +14,9 @@ whole vocabulary for top-p. `FastDecoder` keeps the model's maths and changes ho
 * batches with left padding, positions counted from the first real token (so a batched
   answer equals the answer alone), each prompt's pass run alone into its slots of the batch
   cache (no work on padding), and finished rows dropped from the batch as it runs.
+
+This module holds the decode loop; the sampling rules, the weight formats, the runners'
+interface (`Runner`) and the two runners live in `oncogpt.decode`.
 
 Greedy decoding in float32 gives the tokens `model.generate` gives (tests/test_fastdecode.py).
 `benchmarks/generate_throughput.py` measures it against the plain baseline.
@@ -29,351 +33,19 @@ import copy
 import dataclasses
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import torch
-import torch.nn.functional as F
+
+from oncogpt.decode.hf import HFRunner
+from oncogpt.decode.lean import LeanLlama, is_lean_llama
+from oncogpt.decode.runner import Runner
+from oncogpt.decode.sampling import Sampling, pick_tokens
+from oncogpt.decode.weights import WEIGHTS, onednn_bf16
+
+__all__ = ["FastDecoder", "left_pad", "onednn_bf16"]
 
 DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
-
-
-class Sampling(Protocol):
-    """What `FastDecoder` reads from a sampling config (`oncogpt.generate.SamplingConfig`)."""
-
-    temperature: float
-    top_k: int
-    top_p: float
-    repetition_penalty: float
-    max_new_tokens: int
-    greedy: bool
-    seed: int | None
-
-
-# --- logits processors (the rules of transformers' processors, on fewer tokens) -------------
-
-
-def apply_repetition_penalty(
-    logits: torch.Tensor, seen: torch.Tensor, penalty: float
-) -> torch.Tensor:
-    """transformers' rule for tokens already in the prompt or answer (`seen`, a bool mask):
-    positive logits are divided by the penalty, negative ones multiplied."""
-    if penalty == 1.0:
-        return logits
-    penalized = torch.where(logits < 0, logits * penalty, logits / penalty)
-    return torch.where(seen, penalized, logits)
-
-
-def top_k_top_p(
-    logits: torch.Tensor, top_k: int, top_p: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(candidate logits, their token ids), best first; candidates outside top-p are -inf.
-
-    Top-k first, so top-p sorts k values, not the vocabulary: tokens outside the top k get
-    no probability in transformers either. A token is cut when the tokens ranked above it
-    already hold `top_p` of the mass, which is transformers' `cumsum <= 1 - top_p` rule
-    seen from the other end; the best token is always kept.
-    """
-    if 0 < top_k < logits.shape[-1]:
-        values, ids = logits.topk(top_k, dim=-1)
-    else:
-        values, ids = logits.sort(dim=-1, descending=True)
-    if top_p < 1.0:
-        probs = values.softmax(dim=-1)
-        mass_above = probs.cumsum(dim=-1) - probs
-        values = values.masked_fill(mass_above >= top_p, float("-inf"))
-    return values, ids
-
-
-def pick_tokens(
-    logits: torch.Tensor,
-    seen: torch.Tensor,
-    sampling: Sampling,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """The next token of each row, by transformers' order: repetition penalty, then (when
-    sampling) temperature, top-k, top-p and a draw."""
-    logits = apply_repetition_penalty(logits.float(), seen, sampling.repetition_penalty)
-    if sampling.greedy or sampling.temperature == 0:
-        return logits.argmax(dim=-1)
-    values, ids = top_k_top_p(logits / sampling.temperature, sampling.top_k, sampling.top_p)
-    choice = torch.multinomial(values.softmax(dim=-1), 1, generator=generator)
-    return ids.gather(-1, choice).squeeze(-1)
-
-
-# --- model runners: a forward pass over (batch, new tokens) that fills a KV cache ----------
-
-
-def onednn_bf16() -> bool:
-    """Whether oneDNN has bf16 matmuls on this CPU (AVX512-BF16 or AMX)."""
-    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-
-
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
-
-@dataclasses.dataclass
-class _LayerWeights:
-    in_norm: torch.Tensor
-    qkv: torch.Tensor
-    o: torch.Tensor
-    post_norm: torch.Tensor
-    gate_up: torch.Tensor
-    down: torch.Tensor
-
-
-@dataclasses.dataclass
-class StaticKV:
-    """Per layer, keys and values of shape (batch, kv heads, max length, head dim)."""
-
-    keys: list[torch.Tensor]
-    values: list[torch.Tensor]
-
-    def select(self, rows: torch.Tensor) -> StaticKV:
-        """The cache of the given rows (a copy: dropping finished rows is worth one)."""
-        return StaticKV(
-            [k.index_select(0, rows) for k in self.keys],
-            [v.index_select(0, rows) for v in self.values],
-        )
-
-
-def is_lean_llama(model: Any) -> bool:
-    """Models the lean forward reproduces exactly: plain LLaMA (SmolLM2, TinyLlama, Llama 2/3)."""
-    cfg = getattr(model, "config", None)
-    return (
-        type(model).__name__ == "LlamaForCausalLM"
-        and getattr(cfg, "hidden_act", "") == "silu"
-        and not getattr(cfg, "attention_bias", False)
-        and not getattr(cfg, "mlp_bias", False)
-        and getattr(cfg, "pretraining_tp", 1) == 1
-    )
-
-
-class LeanLlama:
-    """A LLaMA forward with about 20 tensor ops a layer, on its own copy of the weights."""
-
-    def __init__(self, model: Any, dtype: torch.dtype) -> None:
-        cfg = model.config
-        self.n_heads, self.n_kv = cfg.num_attention_heads, cfg.num_key_value_heads
-        self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.n_heads
-        self.hidden, self.inter, self.eps = cfg.hidden_size, cfg.intermediate_size, cfg.rms_norm_eps
-        self.dtype = dtype
-        self.packed = dtype == torch.bfloat16 and onednn_bf16()
-        self.rotary = model.model.rotary_emb  # computes cos/sin in fp32 for any rope scaling
-        with torch.no_grad():
-            self.embed = model.model.embed_tokens.weight.detach().to(dtype).clone()
-            self.norm = model.model.norm.weight.detach().to(dtype).clone()
-            self.lm_head = self._pack(model.lm_head.weight)
-            self.layers = [self._layer_weights(layer) for layer in model.model.layers]
-
-    def _pack(self, *weights: torch.Tensor) -> torch.Tensor:
-        """The weights joined along the output dim; prepacked once so oneDNN never reorders
-        them per call (that reorder is most of the time of an unpacked bf16 matmul)."""
-        w = torch.cat([x.detach().to(self.dtype) for x in weights]).contiguous()
-        return torch.ops.mkldnn._reorder_linear_weight(w) if self.packed else w
-
-    def _layer_weights(self, layer: Any) -> _LayerWeights:
-        att, mlp = layer.self_attn, layer.mlp
-        return _LayerWeights(
-            in_norm=layer.input_layernorm.weight.detach().to(self.dtype).clone(),
-            qkv=self._pack(att.q_proj.weight, att.k_proj.weight, att.v_proj.weight),
-            o=self._pack(att.o_proj.weight),
-            post_norm=layer.post_attention_layernorm.weight.detach().to(self.dtype).clone(),
-            gate_up=self._pack(mlp.gate_proj.weight, mlp.up_proj.weight),
-            down=self._pack(mlp.down_proj.weight),
-        )
-
-    def new_cache(self, batch: int, length: int) -> StaticKV:
-        shape = (batch, self.n_kv, length, self.head_dim)
-        n = len(self.layers)
-        # Zeroed: padding slots are never written, and masked garbage (NaN) still poisons
-        # attention (NaN times a zero weight is NaN).
-        return StaticKV(
-            [torch.zeros(shape, dtype=self.dtype) for _ in range(n)],
-            [torch.zeros(shape, dtype=self.dtype) for _ in range(n)],
-        )
-
-    def prefill(
-        self,
-        cache: StaticKV,
-        ids: torch.Tensor,
-        positions: torch.Tensor,
-        valid: torch.Tensor | None,
-    ) -> torch.Tensor:
-        """Logits after the prompts. Padded rows are run one by one, each written into its
-        slots of the batch cache through a view: a prompt pass is compute-bound, so a padded
-        batch would only add work (3x for the real questions of the benchmark)."""
-        if valid is None:
-            return self.forward(cache, ids, positions, None, 0)
-        logits = []
-        for row in range(len(ids)):
-            pad = int((~valid[row, : ids.shape[1]]).sum())
-            view = StaticKV(
-                [k[row : row + 1, :, pad:] for k in cache.keys],
-                [v[row : row + 1, :, pad:] for v in cache.values],
-            )
-            one = slice(row, row + 1)
-            logits.append(self.forward(view, ids[one, pad:], positions[one, pad:], None, 0))
-        return torch.cat(logits)
-
-    def select_cache(self, cache: StaticKV, rows: torch.Tensor) -> StaticKV:
-        return cache.select(rows)
-
-    def _linear(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        if self.packed:
-            return torch.ops.mkldnn._linear_pointwise(x, w, None, "none", [], "")
-        return F.linear(x, w)
-
-    def _linear_add(self, x: torch.Tensor, w: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        if self.packed:  # the residual add happens inside the matmul kernel
-            return torch.ops.mkldnn._linear_pointwise.binary(x, residual, w, None, "add")
-        return residual + F.linear(x, w)
-
-    def forward(
-        self,
-        cache: StaticKV,
-        ids: torch.Tensor,
-        positions: torch.Tensor,
-        valid: torch.Tensor | None,
-        start: int,
-    ) -> torch.Tensor:
-        """Float32 logits of the last position of each row; ids and positions are (batch, n),
-        written to the cache at [start, start + n); `valid` marks the cache's real tokens."""
-        h = F.embedding(ids, self.embed)
-        cos, sin = self.rotary(h, positions)
-        cos, sin = cos.unsqueeze(2), sin.unsqueeze(2)  # broadcast over heads
-        mask = attention_mask(valid, ids.shape[1], start)
-        for w, k, v in zip(self.layers, cache.keys, cache.values, strict=True):
-            h = self._layer(w, h, cos, sin, k, v, start, mask)
-        last = F.rms_norm(h[:, -1], (self.hidden,), self.norm, self.eps)
-        return self._linear(last, self.lm_head).float()
-
-    def _layer(
-        self,
-        w: _LayerWeights,
-        h: torch.Tensor,
-        cos: torch.Tensor,
-        sin: torch.Tensor,
-        k_cache: torch.Tensor,
-        v_cache: torch.Tensor,
-        start: int,
-        mask: torch.Tensor | None,
-    ) -> torch.Tensor:
-        batch, n, _ = h.shape
-        nh, nkv, end = self.n_heads, self.n_kv, start + h.shape[1]
-        x = F.rms_norm(h, (self.hidden,), w.in_norm, self.eps)
-        qkv = self._linear(x, w.qkv).view(batch, n, nh + 2 * nkv, self.head_dim)
-        qk = qkv[:, :, : nh + nkv]
-        qk = qk * cos + _rotate_half(qk) * sin  # rope on queries and keys in one go
-        k_cache[:, :, start:end] = qk[:, :, nh:].transpose(1, 2)
-        v_cache[:, :, start:end] = qkv[:, :, nh + nkv :].transpose(1, 2)
-        att = self._attend(qk[:, :, :nh], k_cache[:, :, :end], v_cache[:, :, :end], mask)
-        h = self._linear_add(att, w.o, h)
-        x = F.rms_norm(h, (self.hidden,), w.post_norm, self.eps)
-        gate, up = self._linear(x, w.gate_up).split(self.inter, dim=-1)
-        return self._linear_add(F.silu(gate) * up, w.down, h)
-
-    def _attend(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
-    ) -> torch.Tensor:
-        """Attention of q (batch, n, heads, dim) over the cache; returns (batch, n, heads*dim)."""
-        batch, n = q.shape[:2]
-        if n == 1:
-            # One query: the heads sharing a KV head become that head's queries, so grouped
-            # attention needs neither a repeat of the cache nor a causal mask.
-            q = q.reshape(batch, self.n_kv, self.n_heads // self.n_kv, self.head_dim)
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-            return out.reshape(batch, 1, self.n_heads * self.head_dim)
-        out = F.scaled_dot_product_attention(
-            q.transpose(1, 2), k, v, attn_mask=mask, is_causal=mask is None, enable_gqa=True
-        )
-        return out.transpose(1, 2).reshape(batch, n, self.n_heads * self.head_dim)
-
-
-def attention_mask(valid: torch.Tensor | None, n: int, start: int) -> torch.Tensor | None:
-    """Bool mask (batch, 1, n, start + n) for n queries at [start, start + n), or None when
-    no row is padded (then a prefill from 0 is plain causal and one query sees everything).
-
-    Every query also sees itself, so a padding row never has all its keys masked: that would
-    give NaN, and NaN keys poison the real rows through the attention matmul.
-    """
-    if valid is None:
-        return None
-    end = start + n
-    keys = valid[:, None, None, :end]
-    if n == 1:
-        return keys
-    query_pos = torch.arange(start, end)[:, None]
-    key_pos = torch.arange(end)[None, :]
-    return (keys & (key_pos <= query_pos)) | (key_pos == query_pos)
-
-
-class PackedLinear(torch.nn.Module):
-    """An `nn.Linear` whose bf16 weight is prepacked for oneDNN, as in `LeanLlama._pack`."""
-
-    def __init__(self, linear: torch.nn.Linear) -> None:
-        super().__init__()
-        self.in_features, self.out_features = linear.in_features, linear.out_features
-        self.weight = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach())
-        self.bias = None if linear.bias is None else linear.bias.detach()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
-
-
-class HFRunner:
-    """Any causal LM (Gemma, ...) through its own forward and a dynamic cache, on a copy of
-    the model in the compute dtype with its linear layers prepacked (bf16 unpacked is slower
-    than fp32 on CPU: oneDNN reorders the weight at every call)."""
-
-    def __init__(self, model: Any, dtype: torch.dtype, owned: bool = False) -> None:
-        pack = dtype == torch.bfloat16 and onednn_bf16()
-        if not owned and (pack or next(model.parameters()).dtype != dtype):
-            model = copy.deepcopy(model)
-        model = model.to(dtype)
-        for module in list(model.modules()) if pack else []:
-            for name, child in list(module.named_children()):
-                if type(child) is torch.nn.Linear:
-                    setattr(module, name, PackedLinear(child))
-        self.model = model
-
-    def new_cache(self, batch: int, length: int) -> Any:
-        from transformers import DynamicCache
-
-        return DynamicCache(config=self.model.config)
-
-    def forward(
-        self,
-        cache: Any,
-        ids: torch.Tensor,
-        positions: torch.Tensor,
-        valid: torch.Tensor | None,
-        start: int,
-    ) -> torch.Tensor:
-        end = start + ids.shape[1]
-        mask = valid[:, :end].long() if valid is not None else torch.ones(len(ids), end, dtype=int)
-        out = self.model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=positions,
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        return out.logits[:, -1].float()
-
-    def prefill(
-        self, cache: Any, ids: torch.Tensor, positions: torch.Tensor, valid: torch.Tensor | None
-    ) -> torch.Tensor:
-        return self.forward(cache, ids, positions, valid, 0)
-
-    def select_cache(self, cache: Any, rows: torch.Tensor) -> Any:
-        cache.batch_select_indices(rows)
-        return cache
-
-
-# --- the decode loop ------------------------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -394,7 +66,7 @@ class _Batch:
     length: int
     """Tokens in the cache (padding included)."""
 
-    def select(self, keep: torch.Tensor, runner: Any) -> _Batch:
+    def select(self, keep: torch.Tensor, runner: Runner) -> _Batch:
         return _Batch(
             rows=self.rows[keep],
             cache=runner.select_cache(self.cache, keep),
@@ -445,7 +117,10 @@ class FastDecoder:
         num_threads: int | None = None,
         backend: str = "auto",
         eos_token_ids: Sequence[int] | None = None,
+        weights: str = "bf16",
     ) -> None:
+        if weights not in WEIGHTS:
+            raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         if backend not in ("auto", "lean", "hf"):
@@ -460,11 +135,11 @@ class FastDecoder:
         self.pad = pad if pad is not None else int(self.eos[0]) if len(self.eos) else 0
         merged = _merge_adapter(model)
         lean = backend == "lean" or (backend == "auto" and is_lean_llama(merged))
-        self.backend = "lean" if lean else "hf"
-        self.runner: Any = (
-            LeanLlama(merged, self.dtype)
+        self.backend, self.weights = ("lean" if lean else "hf"), weights
+        self.runner: Runner = (
+            LeanLlama(merged, self.dtype, weights)
             if lean
-            else HFRunner(merged, self.dtype, owned=merged is not model)
+            else HFRunner(merged, self.dtype, owned=merged is not model, weights=weights)
         )
 
     def stream(

@@ -25,6 +25,11 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
         "--decoder", default="auto", choices=["auto", "fast", "plain"],
         help="fast (CPU decoder), plain (transformers generate); auto: fast on CPU, plain on GPU",
     )  # fmt: skip
+    p.add_argument(
+        "--weights", default="auto", choices=["auto", "bf16", "int8", "int4"],
+        help="the fast decoder's weights: bf16 (unquantized; fp32 on CPUs without bf16 "
+        "matmuls), int8 or int4 (weight-only); auto: the measured default (docs/serving.md)",
+    )  # fmt: skip
     add_placement_flags(p)
 
 
@@ -42,7 +47,7 @@ def load_engine(args: argparse.Namespace):
 
     return Engine.load(
         args.model, args.adapter, args.template, decoder=args.decoder,
-        device=args.device, dtype=args.dtype,
+        device=args.device, dtype=args.dtype, weights=args.weights,
     )  # fmt: skip
 
 

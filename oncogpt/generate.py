@@ -81,7 +81,12 @@ class Engine:
     """
 
     def __init__(
-        self, model: Any, tokenizer: Any, template: Template, decoder: str = "auto"
+        self,
+        model: Any,
+        tokenizer: Any,
+        template: Template,
+        decoder: str = "auto",
+        weights: str = "auto",
     ) -> None:
         if decoder not in DECODERS:
             raise GenerationError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
@@ -97,17 +102,24 @@ class Engine:
                 f"decoder 'fast' is the CPU decoder; the model is on {model.device}: "
                 "use --decoder plain (or auto) with a GPU"
             )
+        from oncogpt.decode.weights import WEIGHTS
+
+        if weights != "auto" and weights not in WEIGHTS:
+            raise GenerationError(f"weights must be auto, {', '.join(WEIGHTS)}; got {weights!r}")
         self.decoder = decoder
+        self.weights = weights  # the fast decoder's format (oncogpt.decode.weights)
         self._fast: Any = None
 
     @property
     def fast_decoder(self) -> Any:
         """The FastDecoder, built on first use (it keeps its own bf16 copy of the weights)."""
         if self._fast is None:
+            from oncogpt.decode.weights import resolve_weights
             from oncogpt.fastdecode import FastDecoder, onednn_bf16
 
             dtype = "bfloat16" if onednn_bf16() else "float32"
-            self._fast = FastDecoder(self.model, self.tokenizer, dtype=dtype)
+            weights = resolve_weights(self.weights)
+            self._fast = FastDecoder(self.model, self.tokenizer, dtype=dtype, weights=weights)
         return self._fast
 
     @classmethod
@@ -119,6 +131,7 @@ class Engine:
         dtype: str = "auto",
         decoder: str = "auto",
         device: str = "auto",
+        weights: str = "auto",
     ) -> Engine:
         """Load a model (see `oncogpt.models.load_model` for `device` and `dtype`). Template
         `auto` is the one the adapter was trained with when it records one."""
@@ -126,7 +139,7 @@ class Engine:
 
         loaded, tokenizer = load_model(model, adapter=adapter, dtype=dtype, device=device)
         chosen = choose_template(template, tokenizer, resolve_adapter(model, adapter))
-        engine = cls(loaded, tokenizer, chosen, decoder)
+        engine = cls(loaded, tokenizer, chosen, decoder, weights)
         if engine.decoder == "fast":
             engine.fast_decoder  # noqa: B018 - built now, so the first answer does not wait
         return engine

@@ -8,14 +8,9 @@ import threading
 import pytest
 import torch
 
-from oncogpt.fastdecode import (
-    FastDecoder,
-    apply_repetition_penalty,
-    attention_mask,
-    left_pad,
-    pick_tokens,
-    top_k_top_p,
-)
+from oncogpt.decode.lean import attention_mask
+from oncogpt.decode.sampling import apply_repetition_penalty, pick_tokens, top_k_top_p
+from oncogpt.fastdecode import FastDecoder, left_pad
 from oncogpt.generate import SamplingConfig
 
 GREEDY = SamplingConfig(greedy=True, max_new_tokens=24)

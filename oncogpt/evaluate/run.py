@@ -42,6 +42,8 @@ class EvalConfig:
     """Prompt template."""
     decoder: str = "auto"
     """fast (CPU decoder), plain (transformers generate) or auto (fast on CPU, plain on GPU)."""
+    weights: str = "auto"
+    """The fast decoder's weights: bf16 (unquantized), int8 or int4; auto: the measured default."""
     device: str = "auto"
     """auto (a CUDA GPU when one is visible, else the CPU), cpu, cuda or cuda:N."""
     dtype: str = "auto"
@@ -182,7 +184,7 @@ def run_eval(config: EvalConfig) -> Path:
         else:
             engine = Engine.load(
                 config.model, config.adapter, config.template, decoder=config.decoder,
-                device=config.device, dtype=config.dtype,
+                device=config.device, dtype=config.dtype, weights=config.weights,
             )  # fmt: skip
             sampling = SamplingConfig(greedy=True, max_new_tokens=config.max_new_tokens)
             if config.cite:

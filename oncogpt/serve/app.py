@@ -433,6 +433,7 @@ def serve(
     decoder: str = "auto",
     device: str = "auto",
     dtype: str = "auto",
+    weights: str = "auto",
     **fields: Any,
 ) -> None:
     """Load the model and serve the API and the web page until interrupted (Ctrl-C).
@@ -449,7 +450,9 @@ def serve(
         raise FileNotFoundError(
             f"--kb {kb}: no such knowledge base file (build one with `oncogpt kb build`)"
         )
-    engine = Engine.load(model, adapter, template, decoder=decoder, device=device, dtype=dtype)
+    engine = Engine.load(
+        model, adapter, template, decoder=decoder, device=device, dtype=dtype, weights=weights
+    )
     host, port = settings.host, settings.port
     if not _is_loopback(host) and not settings.api_key:
         log.warning("serving on %s without an API key: anyone who can reach it can use it", host)

@@ -40,6 +40,6 @@ def serve_from_args(args: argparse.Namespace) -> int:
 
     serve(
         args.model, args.adapter, args.template, settings_from_args(args),
-        decoder=args.decoder, device=args.device, dtype=args.dtype,
+        decoder=args.decoder, device=args.device, dtype=args.dtype, weights=args.weights,
     )  # fmt: skip
     return 0
