@@ -19,13 +19,9 @@ from oncogpt.decode.weights import (
 )
 from oncogpt.fastdecode import FastDecoder
 from oncogpt.generate import Engine, GenerationError, SamplingConfig
+from tests.test_fastdecode import TEXTS
 
 GREEDY = SamplingConfig(greedy=True, max_new_tokens=16)
-TEXTS = [
-    "Patient: My father has lung cancer with liver metastasis.",
-    "Fever during chemotherapy needs urgent care now. Call your",
-    "CEA",
-]
 
 
 @pytest.fixture(scope="module")

@@ -85,8 +85,7 @@ def assess(text: str, learned: bool = True) -> SafetyAssessment:
     norm = normalize(text)
     reasons = red_flag_reasons(norm)
     harm = harm_of(norm)
-    triage = default_triage() if learned and harm is None else None
-    reading = _read(text) if triage is not None else None
+    reading = _read(text) if learned and harm is None else None
     urgency = EMERGENCY if reasons else reading.urgency if reading is not None else NONE
     return SafetyAssessment(urgency, reasons, harm, reading)
 

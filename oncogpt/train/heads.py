@@ -29,7 +29,7 @@ import numpy as np
 
 from oncogpt.data.corpus import corpus_rows, patient_text
 from oncogpt.heads import LinearHead, fit
-from oncogpt.safety.triage import HEAD_FILE, message_views
+from oncogpt.safety.triage import HEAD_FILE, LearnedTriage, message_views
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 LABELS = ("emergency", "today", "routine")
@@ -66,15 +66,14 @@ def training_rows(held: set[str]) -> list[tuple[str, str]]:
 
 
 def _max_over_views(head: LinearHead, texts: Sequence[str], encoder) -> np.ndarray:  # noqa: ANN001
-    """Per text: (max p(emergency), max p(emergency)+p(today)) over its views."""
+    """Per text: the triage's (emergency, today) scores, read the way `assess` reads them."""
+    triage = LearnedTriage(head, 1.0, 1.0)  # only the scores are used, not the grade
     views = [message_views(t) for t in texts]
     emb = encoder.encode([v for vs in views for v in vs])
-    p = head.probabilities(emb)
-    e = p[:, head.labels.index("emergency")]
-    t = e + p[:, head.labels.index("today")]
     out, i = [], 0
     for vs in views:
-        out.append((e[i : i + len(vs)].max(), t[i : i + len(vs)].max()))
+        reading = triage.read_embeddings(emb[i : i + len(vs)])
+        out.append((reading.emergency, reading.today))
         i += len(vs)
     return np.array(out)
 
