@@ -180,6 +180,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from oncogpt.export import export
+
+    out = export(load_command_config(args, EXPORT_CONFIG))
+    print(f"wrote {out}: " + ", ".join(sorted(p.name for p in out.iterdir())))
+    return 0
+
+
 def cmd_eval_compare(args: argparse.Namespace) -> int:
     from oncogpt.evaluate.report import compare_runs
 
@@ -198,6 +206,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "train": (cmd_train, "fine-tune with LoRA, stage by stage"),
     "eval": (cmd_eval, "answer held-out questions and score them (resumable)"),
     "eval-compare": (cmd_eval_compare, "compare eval runs: report.md with CIs and plots"),
+    "export": (cmd_export, "merge an adapter into its base: HF folder or GGUF, Ollama Modelfile"),
 }
 
 
@@ -253,6 +262,14 @@ def _configure_kb_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="the knowledge base file (SQLite)")
 
 
+def _configure_export(p: argparse.ArgumentParser) -> None:
+    from oncogpt.config import add_config_flags
+
+    p.add_argument("--config", default=None, help="YAML config file")
+    add_config_flags(p, _config_class(EXPORT_CONFIG), skip=("ollama",))
+    p.add_argument("--ollama", action="store_true", default=None, help="also write a Modelfile")
+
+
 def _config_class(path: str) -> type:
     module, _, name = path.partition(":")
     return getattr(importlib.import_module(module), name)
@@ -281,11 +298,13 @@ def load_command_config(args: argparse.Namespace, path: str):
 DATA_CONFIG = "oncogpt.data.config:DataConfig"
 TRAIN_CONFIG = "oncogpt.train.config:TrainConfig"
 EVAL_CONFIG = "oncogpt.evaluate.run:EvalConfig"
+EXPORT_CONFIG = "oncogpt.export:ExportConfig"
 
 CONFIGURE: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "data build": _with_config(DATA_CONFIG, required=True),
     "train": _with_config(TRAIN_CONFIG),
     "eval": _with_config(EVAL_CONFIG),
+    "export": _configure_export,
     "kb build": _configure_kb_build,
     "eval-compare": _configure_eval_compare,
     "serve": _configure_serve,
