@@ -69,6 +69,12 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
         "--decoder", default="auto", choices=["auto", "fast", "plain"],
         help="fast (CPU decoder), plain (transformers generate); auto: fast on CPU",
     )  # fmt: skip
+    p.add_argument(
+        "--backend", default=None, metavar="URL",
+        help="decode on this OpenAI-compatible server (vLLM, llama.cpp, TGI, Ollama, oncogpt "
+        "serve); OncoGPT keeps the prompt, safety layer and citations. --model names its "
+        "tokenizer; $ONCOGPT_BACKEND_MODEL the remote model name, $ONCOGPT_BACKEND_KEY its key",
+    )  # fmt: skip
 
 
 def add_sampling_flags(p: argparse.ArgumentParser) -> None:
@@ -90,7 +96,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from oncogpt.generate import Engine
 
     question = " ".join(args.question).strip() or sys.stdin.read().strip()
-    engine = Engine.load(args.model, args.adapter, args.template, decoder=args.decoder)
+    engine = Engine.load(
+        args.model, args.adapter, args.template, decoder=args.decoder, backend=args.backend
+    )
     print(f"Patient: {question}")
     if args.cite:
         return _ask_cited(engine, question, args)
@@ -133,7 +141,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from oncogpt.chat import run_chat
     from oncogpt.generate import Engine
 
-    engine = Engine.load(args.model, args.adapter, args.template, decoder=args.decoder)
+    engine = Engine.load(
+        args.model, args.adapter, args.template, decoder=args.decoder, backend=args.backend
+    )
     retriever = None
     if args.cite:
         from oncogpt.rag.ask import default_kb

@@ -42,6 +42,8 @@ class EvalConfig:
     """Prompt template."""
     decoder: str = "auto"
     """fast (CPU decoder), plain (transformers generate) or auto (fast on CPU)."""
+    backend: str | None = None
+    """URL of an OpenAI-compatible server that decodes (oncogpt.remote); no perplexity then."""
     name: str = ""
     """Run name in reports (default: the out folder's name)."""
     batch_size: int = 32
@@ -170,7 +172,11 @@ def run_eval(config: EvalConfig) -> Path:
             _score(todo, answers, None, fh)
         else:
             engine = Engine.load(
-                config.model, config.adapter, config.template, decoder=config.decoder
+                config.model,
+                config.adapter,
+                config.template,
+                decoder=config.decoder,
+                backend=config.backend,
             )
             sampling = SamplingConfig(greedy=True, max_new_tokens=config.max_new_tokens)
             for start in range(0, len(todo), config.batch_size):
@@ -178,7 +184,8 @@ def run_eval(config: EvalConfig) -> Path:
                 answers = engine.answer_batch(
                     [Conversation.single(i["question"]) for i in batch], sampling
                 )
-                _score(batch, answers, engine if config.perplexity else None, fh)
+                scored = config.perplexity and engine.model is not None  # none over a backend
+                _score(batch, answers, engine if scored else None, fh)
     minutes = (time.perf_counter() - started) / 60
     run["this_call"] = {
         "answered": len(todo),

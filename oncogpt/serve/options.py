@@ -24,6 +24,11 @@ def add_serve_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per request")
     p.add_argument("--max-tokens", type=int, default=256, help="default answer length")
     p.add_argument("--log-level", default="info", help="uvicorn's: warning, info, debug")
+    p.add_argument(
+        "--raw-completions", action="store_true",
+        help="also serve /v1/completions: the raw model WITHOUT the safety layer, as a backend "
+        "for OncoGPT front ends that apply it (oncogpt serve/ask/chat --backend URL)",
+    )  # fmt: skip
 
 
 def serve_from_args(args: argparse.Namespace) -> int:
@@ -34,6 +39,8 @@ def serve_from_args(args: argparse.Namespace) -> int:
         args.adapter,
         args.template,
         decoder=args.decoder,
+        backend=args.backend,
+        raw_completions=args.raw_completions,
         host=args.host,
         port=args.port,
         api_key=args.api_key,
