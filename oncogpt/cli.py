@@ -124,9 +124,11 @@ def _ask_cited(engine, question: str, args: argparse.Namespace) -> int:
 def cmd_kb_build(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from oncogpt.progress import Progress
     from oncogpt.rag.kb import build_kb
 
-    stats = build_kb([Path(s) for s in args.source], Path(args.out))
+    with Progress("kb build: embedding", unit="passage") as progress:
+        stats = build_kb([Path(s) for s in args.source], Path(args.out), progress=progress)
     print(stats.summary())
     return 0
 

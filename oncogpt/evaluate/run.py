@@ -147,6 +147,7 @@ def _done(results: Path) -> set[int]:
 
 def run_eval(config: EvalConfig) -> Path:
     from oncogpt.generate import Engine, SamplingConfig
+    from oncogpt.progress import Progress
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -179,6 +180,7 @@ def run_eval(config: EvalConfig) -> Path:
                 backend=config.backend,
             )
             sampling = SamplingConfig(greedy=True, max_new_tokens=config.max_new_tokens)
+            progress = Progress("eval: answering", total=len(todo), unit="answer")
             for start in range(0, len(todo), config.batch_size):
                 batch = todo[start : start + config.batch_size]
                 answers = engine.answer_batch(
@@ -186,6 +188,8 @@ def run_eval(config: EvalConfig) -> Path:
                 )
                 scored = config.perplexity and engine.model is not None  # none over a backend
                 _score(batch, answers, engine if scored else None, fh)
+                progress.update(len(batch))
+            progress.close()
     minutes = (time.perf_counter() - started) / 60
     run["this_call"] = {
         "answered": len(todo),
