@@ -69,9 +69,11 @@ def _ask_cited(engine, question: str, args: argparse.Namespace) -> int:
 def cmd_kb_build(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from oncogpt.progress import Progress
     from oncogpt.rag.kb import build_kb
 
-    stats = build_kb([Path(s) for s in args.source], Path(args.out))
+    with Progress("kb build: embedding", unit="passage") as progress:
+        stats = build_kb([Path(s) for s in args.source], Path(args.out), progress=progress)
     print(stats.summary())
     return 0
 
@@ -132,6 +134,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from oncogpt.export import export
+
+    out = export(load_command_config(args, EXPORT_CONFIG))
+    print(f"wrote {out}: " + ", ".join(sorted(p.name for p in out.iterdir())))
+    return 0
+
+
 def cmd_eval_compare(args: argparse.Namespace) -> int:
     from oncogpt.evaluate.report import compare_runs
 
@@ -159,6 +169,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "eval": (cmd_eval, "answer held-out questions and score them (resumable)"),
     "eval-compare": (cmd_eval_compare, "compare eval runs: report.md with CIs and plots"),
     "eval-rules": (cmd_eval_rules, "measure the triage and the categorizer on the public labels"),
+    "export": (cmd_export, "merge an adapter into its base: HF folder or GGUF, Ollama Modelfile"),
 }
 
 
@@ -233,6 +244,14 @@ def _configure_kb_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="the knowledge base file (SQLite)")
 
 
+def _configure_export(p: argparse.ArgumentParser) -> None:
+    from oncogpt.config import add_config_flags
+
+    p.add_argument("--config", default=None, help="YAML config file")
+    add_config_flags(p, _config_class(EXPORT_CONFIG), skip=("ollama",))
+    p.add_argument("--ollama", action="store_true", default=None, help="also write a Modelfile")
+
+
 def _config_class(path: str) -> type:
     module, _, name = path.partition(":")
     return getattr(importlib.import_module(module), name)
@@ -261,11 +280,13 @@ def load_command_config(args: argparse.Namespace, path: str):
 DATA_CONFIG = "oncogpt.data.config:DataConfig"
 TRAIN_CONFIG = "oncogpt.train.config:TrainConfig"
 EVAL_CONFIG = "oncogpt.evaluate.run:EvalConfig"
+EXPORT_CONFIG = "oncogpt.export:ExportConfig"
 
 CONFIGURE: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "data build": _with_config(DATA_CONFIG, required=True),
     "train": _with_config(TRAIN_CONFIG),
     "eval": _with_config(EVAL_CONFIG),
+    "export": _configure_export,
     "kb build": _configure_kb_build,
     "eval-compare": _configure_eval_compare,
     "eval-rules": _configure_eval_rules,

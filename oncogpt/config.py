@@ -141,8 +141,9 @@ def add_config_flags(
     skip: tuple[str, ...] = (),
     aliases: dict[str, str] | None = None,
 ) -> None:
-    """One flag per scalar or list field, spelled both `--lora-r` and `--lora_r`; `aliases`
-    adds a short spelling for a field (`{"request_timeout_s": "--timeout"}`)."""
+    """One flag per scalar or list field, spelled both `--lora-r` and `--lora_r` (a boolean one
+    alone means true); `aliases` adds a short spelling for a field (`{"request_timeout_s":
+    "--timeout"}`)."""
     docs = field_docs(cls)
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
@@ -155,11 +156,14 @@ def add_config_flags(
         if aliases and f.name in aliases:
             flags.insert(0, aliases[f.name])
         default = f.default if f.default is not dataclasses.MISSING else None
+        # A bare boolean flag (`--raw-completions`) means true; `--cite false` still parses.
+        bare = {"nargs": "?", "const": "true"} if base is bool else {}
         parser.add_argument(
             *flags,
             dest=f.name,
             default=None,
             metavar=f.name.upper(),
+            **bare,
             help=f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%"),
         )
 

@@ -11,3 +11,8 @@ from __future__ import annotations
 class OncoGPTError(Exception):
     """Base of every user-facing OncoGPT error; its message is one line naming the file,
     line or field at fault."""
+
+
+class GenerationError(OncoGPTError, ValueError):
+    """A request cannot be answered as given; the message says why. Lives here, not in
+    oncogpt.generate, because the engine and its remote backend (oncogpt.remote) both raise it."""

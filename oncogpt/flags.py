@@ -11,7 +11,8 @@ import argparse
 
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
-    """`--model`, `--adapter`, `--template`, `--decoder`, and the placement flags."""
+    """`--model`, `--adapter`, `--template`, `--decoder`, `--weights`, `--backend`, and the
+    placement flags."""
     p.add_argument("--model", default="default", help="built-in name, model folder or .gguf file")
     p.add_argument(
         "--adapter", default="default",
@@ -30,6 +31,12 @@ def add_model_flags(p: argparse.ArgumentParser) -> None:
         help="the fast decoder's weights: bf16 (unquantized; fp32 on CPUs without bf16 "
         "matmuls), int8 or int4 (weight-only); auto: the measured default (docs/serving.md)",
     )  # fmt: skip
+    p.add_argument(
+        "--backend", default=None, metavar="URL",
+        help="decode on this OpenAI-compatible server (vLLM, llama.cpp, TGI, Ollama, oncogpt "
+        "serve); OncoGPT keeps the prompt, safety layer and citations. --model names its "
+        "tokenizer; $ONCOGPT_BACKEND_MODEL the remote model name, $ONCOGPT_BACKEND_KEY its key",
+    )  # fmt: skip
     add_placement_flags(p)
 
 
@@ -47,7 +54,7 @@ def load_engine(args: argparse.Namespace):
 
     return Engine.load(
         args.model, args.adapter, args.template, decoder=args.decoder,
-        device=args.device, dtype=args.dtype, weights=args.weights,
+        device=args.device, dtype=args.dtype, weights=args.weights, backend=args.backend,
     )  # fmt: skip
 
 

@@ -9,13 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from oncogpt.conversation import Conversation
-from oncogpt.errors import OncoGPTError
+from oncogpt.errors import GenerationError
 from oncogpt.prompts import Template, choose_template, fit_prompt, render_prompt
 from oncogpt.text import finished_sentences_end, trim_to_sentence
-
-
-class GenerationError(OncoGPTError, ValueError):
-    """A request cannot be answered as given; the message says why."""
 
 
 @dataclasses.dataclass
@@ -87,12 +83,20 @@ class Engine:
         template: Template,
         decoder: str = "auto",
         weights: str = "auto",
+        remote: Any = None,
     ) -> None:
         if decoder not in DECODERS:
             raise GenerationError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
         self.model = model
         self.tokenizer = tokenizer
         self.template = template
+        self.remote = remote
+        """An `oncogpt.remote.RemoteBackend` that decodes instead of `model` (which is None)."""
+        if remote is not None:
+            self.context_length = remote.context_length
+            self.decoder = "remote"
+            self._fast = None
+            return
         self.context_length = int(getattr(model.config, "max_position_embeddings", 2048))
         on_cpu = getattr(model, "device", None) is None or model.device.type == "cpu"
         if decoder == "auto":
@@ -132,17 +136,41 @@ class Engine:
         decoder: str = "auto",
         device: str = "auto",
         weights: str = "auto",
+        backend: str | None = None,
     ) -> Engine:
         """Load a model (see `oncogpt.models.load_model` for `device` and `dtype`). Template
-        `auto` is the one the adapter was trained with when it records one."""
+        `auto` is the one the adapter was trained with when it records one. `backend`: the URL
+        of an OpenAI-compatible server that decodes (see oncogpt.remote); then only the
+        tokenizer of `model` is loaded here."""
         from oncogpt.models import load_model, resolve_adapter
 
+        if backend:
+            return cls._remote(model, adapter, template, backend)
         loaded, tokenizer = load_model(model, adapter=adapter, dtype=dtype, device=device)
         chosen = choose_template(template, tokenizer, resolve_adapter(model, adapter))
         engine = cls(loaded, tokenizer, chosen, decoder, weights)
         if engine.decoder == "fast":
             engine.fast_decoder  # noqa: B018 - built now, so the first answer does not wait
         return engine
+
+    @classmethod
+    def _remote(cls, model: str | Path, adapter: str | None, template: str, url: str) -> Engine:
+        import os
+
+        from oncogpt.models import check_model_dir, load_tokenizer, resolve_adapter, resolve_model
+        from oncogpt.remote import RemoteBackend
+
+        path = resolve_model(model)
+        config = check_model_dir(path)
+        tokenizer = load_tokenizer(path)
+        remote = RemoteBackend(
+            url,
+            model=os.environ.get("ONCOGPT_BACKEND_MODEL", "oncogpt"),
+            api_key=os.environ.get("ONCOGPT_BACKEND_KEY"),
+            context_length=int(config.get("max_position_embeddings", 2048)),
+        )
+        chosen = choose_template(template, tokenizer, resolve_adapter(model, adapter))
+        return cls(None, tokenizer, chosen, remote=remote)
 
     def prompt_ids(self, conv: Conversation, max_new_tokens: int) -> list[int]:
         """The prompt, with old turns (never the current question) trimmed to fit the context."""
@@ -198,12 +226,7 @@ class Engine:
         Decoding ends at the end token or at a stop string (a new patient turn)."""
         sampling = sampling or SamplingConfig()
         stop = stop or threading.Event()
-        ids = self.prompt_ids(conv, sampling.max_new_tokens)
-        pieces = (
-            self._fast_stream(ids, sampling, stop)
-            if self.decoder == "fast"
-            else self._plain_stream(ids, sampling, stop)
-        )
+        pieces = self.continuation(self.prompt_ids(conv, sampling.max_new_tokens), sampling, stop)
         text, shown, natural_end = "", 0, False
         try:
             for piece in pieces:
@@ -224,10 +247,29 @@ class Engine:
         if natural_end or not finished_sentences_end(text):
             yield text[shown:]  # ended by the model (or nothing complete to end at)
 
+    def continuation(
+        self, ids: list[int], sampling: SamplingConfig, stop: threading.Event
+    ) -> Iterator[str]:
+        """The raw model's text after the prompt `ids`, as decoded: no template stop strings,
+        no whole-sentence ending, no safety layer (callers add what they need)."""
+        decode = {"fast": self._fast_stream, "plain": self._plain_stream}
+        return decode.get(self.decoder, self._remote_stream)(ids, sampling, stop)
+
     def _hit_budget(self, text: str, sampling: SamplingConfig) -> bool:
         """Whether decoding stopped because max_new_tokens ran out, not at the end token."""
         n = len(self.tokenizer(text, add_special_tokens=False).input_ids)
         return n >= sampling.max_new_tokens - 1
+
+    def _remote_stream(
+        self, ids: list[int], sampling: SamplingConfig, stop: threading.Event
+    ) -> Iterator[str]:
+        """The remote server's continuation of the rendered prompt (its text)."""
+        from oncogpt.prompts import _adds_bos
+
+        if _adds_bos(self.tokenizer) and ids[:1] == [self.tokenizer.bos_token_id]:
+            ids = ids[1:]  # the server adds its own
+        prompt = self.tokenizer.decode(ids)
+        yield from self.remote.stream_text(prompt, sampling, list(self.template.stop), stop)
 
     def _fast_stream(
         self, ids: list[int], sampling: SamplingConfig, stop: threading.Event
@@ -301,24 +343,32 @@ class Engine:
 
         sampling = sampling or SamplingConfig()
         prompts = [self.prompt_ids(c, sampling.max_new_tokens) for c in convs]
+        texts, budget_hit = self._batch_texts(prompts, sampling)
+        answers = []
+        for conv, text, hit in zip(convs, texts, budget_hit, strict=True):
+            cut = self._stop_at(text)
+            if cut is not None:
+                text = text[:cut]
+            elif sampling.whole_sentences and hit:
+                text = trim_to_sentence(text)
+            answers.append(apply_safety(text, assess(conv.question)))
+        return answers
+
+    def _batch_texts(
+        self, prompts: list[list[int]], sampling: SamplingConfig
+    ) -> tuple[list[str], list[bool]]:
+        """Each prompt's raw answer text, and whether max_new_tokens cut it."""
+        if self.decoder == "remote":
+            texts = ["".join(self._remote_stream(p, sampling, threading.Event())) for p in prompts]
+            return texts, [self._hit_budget(t, sampling) for t in texts]
         if self.decoder == "fast":
             rows = self.fast_decoder.generate_many(prompts, _for_fast(sampling), batch_size=32)
         else:
             rows = self._plain_batch(prompts, sampling)
-        answers = []
         eos = self.tokenizer.eos_token_id
-        for conv, row in zip(convs, rows, strict=True):
-            ids = [int(t) for t in row]
-            text = self.tokenizer.decode(ids, skip_special_tokens=True)
-            cut = self._stop_at(text)
-            if cut is not None:
-                text = text[:cut]
-            elif (
-                sampling.whole_sentences and eos not in ids and len(ids) >= sampling.max_new_tokens
-            ):
-                text = trim_to_sentence(text)
-            answers.append(apply_safety(text, assess(conv.question)))
-        return answers
+        ids = [[int(t) for t in row] for row in rows]
+        texts = [self.tokenizer.decode(row, skip_special_tokens=True) for row in ids]
+        return texts, [eos not in row and len(row) >= sampling.max_new_tokens for row in ids]
 
     def _plain_batch(self, prompts: list[list[int]], sampling: SamplingConfig) -> list[Any]:
         """Each prompt's answer ids from one left-padded `model.generate` call."""

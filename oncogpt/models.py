@@ -372,9 +372,28 @@ def attach_adapter(model: Any, adapter: Path, trainable: bool = False) -> Any:
     if not any(adapter.glob("*.safetensors")):
         raise ModelError(f"{adapter}: adapter weights must be safetensors")
     try:
-        return PeftModel.from_pretrained(model, adapter, is_trainable=trainable)
+        peft_model = PeftModel.from_pretrained(model, adapter, is_trainable=trainable)
     except (RuntimeError, ValueError, KeyError) as exc:
         raise ModelError(
             f"{adapter}: this adapter does not fit the base model "
             f"({type(model).__name__}, hidden size {model.config.hidden_size}): {str(exc)[:300]}"
         ) from None
+    _check_all_weights_used(peft_model, adapter)
+    return peft_model
+
+
+def _check_all_weights_used(peft_model: Any, adapter: Path) -> None:
+    """peft loads with strict=False: an adapter made for a base with other layers (same sizes)
+    would load with weights left over or LoRA layers left at zero. Count both sides."""
+    from safetensors import safe_open
+
+    in_file = 0
+    for weights in adapter.glob("*.safetensors"):
+        with safe_open(weights, "pt") as fh:
+            in_file += sum(1 for key in fh.keys() if "lora_" in key)  # noqa: SIM118
+    in_model = sum(1 for name, _ in peft_model.named_parameters() if "lora_" in name)
+    if in_file != in_model:
+        raise ModelError(
+            f"{adapter}: this adapter does not fit the base model: it holds {in_file} LoRA "
+            f"tensors, the base has places for {in_model} (made for another base?)"
+        )

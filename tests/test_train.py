@@ -366,3 +366,17 @@ def test_progress_bar_shows_loss_validation_loss_and_tokens_per_second():
     progress.on_log(None, State(), None, logs={"loss": 2.5, "tokens_per_second": 301.4})
     progress.on_log(None, State(), None, logs={"eval_loss": 2.25})
     assert progress.training_bar.postfix == {"loss": "2.5000", "tok/s": "301", "val": "2.2500"}
+
+
+def test_tensorboard_logger_writes_events_read_back(tiny_model_dir, dataset_dir, tmp_path):
+    pytest.importorskip("tensorboard", reason="pip install 'oncogpt[tensorboard]'")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = _config(tiny_model_dir, dataset_dir, tmp_path / "run", logger="tensorboard")
+    (result,) = train(config)
+    events = sorted((result.output_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert events, f"no event file under {result.output_dir}"
+    scalars = EventAccumulator(str(events[0].parent)).Reload()
+    losses = scalars.Scalars("train/loss")
+    assert len(losses) >= 3 and all(x.value > 0 for x in losses)
+    assert "eval/loss" in scalars.Tags()["scalars"]

@@ -169,24 +169,36 @@ def first_pass(
     config: DataConfig, cleaner: Cleaner, kept: TextIO, rejected: TextIO, stats: Stats
 ) -> None:
     """Clean and filter every row of every source; kept rows go to `kept`."""
-    for source in config.sources:
-        for index, where, conv, label in _rows(source):
-            stats.input[source.name] += 1
-            row_id = conv.id or f"{source.name}-{index:06d}"
-            conv = conv.replace(id=row_id, meta={**conv.meta, "source": source.name})
-            try:
-                conv = cleaner.text_steps(conv, stats)
-                cleaner.filters(conv)
-                meta = _categorize(conv, label, stats) if config.categorize else {}
-                if source.require_oncology and not meta.get("oncology", True):
-                    raise Rejected("relevance", "not_oncology")
-            except Rejected as rej:
-                stats.rejected[(source.name, rej.step, rej.reason)] += 1
-                _dump(rejected, {**conv.to_dict(), "where": where, **vars(rej)})
-                continue
-            meta.update(stage=source.stage, weight=source.weight)
-            _dump(kept, conv.replace(meta={**conv.meta, **meta}).to_dict())
-            stats.kept[source.name] += 1
+    for source, index, where, conv, label in _all_rows(config):
+        stats.input[source.name] += 1
+        row_id = conv.id or f"{source.name}-{index:06d}"
+        conv = conv.replace(id=row_id, meta={**conv.meta, "source": source.name})
+        try:
+            conv = cleaner.text_steps(conv, stats)
+            cleaner.filters(conv)
+            meta = _categorize(conv, label, stats) if config.categorize else {}
+            if source.require_oncology and not meta.get("oncology", True):
+                raise Rejected("relevance", "not_oncology")
+        except Rejected as rej:
+            stats.rejected[(source.name, rej.step, rej.reason)] += 1
+            _dump(rejected, {**conv.to_dict(), "where": where, **vars(rej)})
+            continue
+        meta.update(stage=source.stage, weight=source.weight)
+        _dump(kept, conv.replace(meta={**conv.meta, **meta}).to_dict())
+        stats.kept[source.name] += 1
+
+
+def _all_rows(
+    config: DataConfig,
+) -> Iterator[tuple[SourceConfig, int, str, Conversation, dict | None]]:
+    """(source, index, where, conversation, label) of every source, counted on stderr."""
+    from oncogpt.progress import Progress
+
+    with Progress("data build: cleaning", unit="row") as progress:
+        for source in config.sources:
+            for index, where, conv, label in _rows(source):
+                progress.update()
+                yield source, index, where, conv, label
 
 
 def _key(seed: int, *parts: str) -> int:

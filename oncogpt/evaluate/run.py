@@ -48,6 +48,8 @@ class EvalConfig:
     """auto (a CUDA GPU when one is visible, else the CPU), cpu, cuda or cuda:N."""
     dtype: str = "auto"
     """auto (bf16 on a GPU with native bf16, else fp16; fp32 on a CPU), bf16, fp16 or fp32."""
+    backend: str | None = None
+    """URL of an OpenAI-compatible server that decodes (oncogpt.remote); no perplexity then."""
     name: str = ""
     """Run name in reports (default: the out folder's name)."""
     batch_size: int = 32
@@ -185,6 +187,7 @@ def run_eval(config: EvalConfig) -> Path:
             engine = Engine.load(
                 config.model, config.adapter, config.template, decoder=config.decoder,
                 device=config.device, dtype=config.dtype, weights=config.weights,
+                backend=config.backend,
             )  # fmt: skip
             sampling = SamplingConfig(greedy=True, max_new_tokens=config.max_new_tokens)
             if config.cite:
@@ -202,10 +205,16 @@ def run_eval(config: EvalConfig) -> Path:
 
 
 def _run_batches(config: EvalConfig, engine: Any, sampling: Any, todo: list[dict], fh) -> None:
+    from oncogpt.progress import Progress
+
+    progress = Progress("eval: answering", total=len(todo), unit="answer")
     for start in range(0, len(todo), config.batch_size):
         batch = todo[start : start + config.batch_size]
         answers = engine.answer_batch([Conversation.single(i["question"]) for i in batch], sampling)
-        _score(batch, answers, engine if config.perplexity else None, fh)
+        scored = config.perplexity and engine.model is not None  # none over a backend
+        _score(batch, answers, engine if scored else None, fh)
+        progress.update(len(batch))
+    progress.close()
 
 
 def _run_cited(config: EvalConfig, engine: Any, sampling: Any, todo: list[dict], fh) -> None:

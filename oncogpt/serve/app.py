@@ -49,11 +49,13 @@ from oncogpt.serve.queue import (
 from oncogpt.serve.schemas import (
     APIError,
     ChatCompletionRequest,
+    CompletionRequest,
     chunk_body,
     completion_body,
     error_body,
     new_completion_id,
     safety_info,
+    text_completion_body,
     to_conversation,
     usage,
 )
@@ -89,7 +91,9 @@ class ServeState:
         )
         # Prompts are rendered and checked on request threads with a tokenizer of their own:
         # a fast tokenizer used from two threads at once can fail ("Already borrowed").
-        self._validator = Engine(engine.model, copy.deepcopy(engine.tokenizer), engine.template)
+        self._validator = Engine(
+            engine.model, copy.deepcopy(engine.tokenizer), engine.template, remote=engine.remote
+        )
         self._validator_lock = threading.Lock()
 
     @property
@@ -105,7 +109,24 @@ class ServeState:
             code = "context_length_exceeded" if "too long" in str(exc) else None
             raise APIError(400, str(exc), param="messages", code=code) from None
 
-    def sampling(self, body: ChatCompletionRequest) -> SamplingConfig:
+    def completion_ids(self, prompt: str, max_new_tokens: int) -> list[int]:
+        """A text completion's prompt ids; APIError 400 when empty or beyond the context."""
+        with self._validator_lock:
+            ids = self._validator.tokenizer(prompt).input_ids
+        context = self.engine.context_length
+        if not prompt or not ids:
+            raise APIError(400, "the prompt is empty", param="prompt")
+        if len(ids) + max_new_tokens > context:
+            raise APIError(
+                400,
+                f"the prompt ({len(ids)} tokens) and max_tokens ({max_new_tokens}) do not fit "
+                f"the model's context ({context} tokens)",
+                param="prompt",
+                code="context_length_exceeded",
+            )
+        return ids
+
+    def sampling(self, body: ChatCompletionRequest | CompletionRequest) -> SamplingConfig:
         max_new = body.max_completion_tokens or body.max_tokens or self.settings.default_max_tokens
         temperature = body.temperature
         if temperature is not None and 0 < temperature < MIN_TEMPERATURE:
@@ -261,6 +282,8 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
     app.add_api_route("/v1/models", list_models, methods=["GET"])
     app.add_api_route("/v1/models/{model:path}", get_model, methods=["GET"])
     app.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"])
+    if settings.raw_completions:
+        app.add_api_route("/v1/completions", text_completions, methods=["POST"])
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(Guard, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes)
     return app
@@ -332,6 +355,35 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
     return await reply.complete(request)
 
 
+async def text_completions(body: CompletionRequest, request: Request) -> Response:
+    """The raw model continuing `prompt` (see ServeSettings.raw_completions)."""
+    state = _state(request)
+    _check_model(state, body.model)
+    sampling = state.sampling(body)
+    ids = await run_in_threadpool(state.completion_ids, body.prompt, sampling.max_new_tokens)
+    job = Job(
+        None,  # type: ignore[arg-type] - a raw completion has no conversation
+        sampling,
+        body.stream,
+        deadline=time.monotonic() + state.settings.request_timeout_s,
+        loop=asyncio.get_running_loop(),
+        matcher=StopMatcher(body.stop_sequences()),
+        prompt_ids=ids,
+    )
+    try:
+        state.scheduler.submit(job)
+    except QueueFull as exc:
+        raise APIError(429, f"{exc}; retry shortly", code="queue_full") from None
+    reply = _Reply(state, job, new_completion_id("cmpl"), len(ids), {}, raw=True)
+    if body.stream:
+        return StreamingResponse(
+            reply.sse(body.include_usage()),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    return await reply.complete(request)
+
+
 class ClientGone(Exception):
     """The client of a non-streaming request disconnected while it waited."""
 
@@ -345,6 +397,8 @@ class _Reply:
     cid: str
     prompt_tokens: int
     info: dict[str, Any]
+    raw: bool = False
+    """A text completion (/v1/completions) rather than a chat completion."""
 
     async def next_event(self, request: Request | None = None) -> Event:
         while True:
@@ -368,6 +422,12 @@ class _Reply:
         if isinstance(event, Failed):
             raise APIError(event.status, event.message, event.type)
         assert not isinstance(event, Delta)  # non-streaming jobs emit only their result
+        used = usage(self.prompt_tokens, event.completion_tokens)
+        if self.raw:
+            model = self.state.settings.model_id
+            return JSONResponse(
+                text_completion_body(self.cid, model, event.content, event.finish_reason, used)
+            )
         body = completion_body(
             self.cid,
             self.state.settings.model_id,
@@ -384,16 +444,17 @@ class _Reply:
         model = self.state.settings.model_id
         try:
             first = {"role": "assistant", "content": ""}
-            yield _data(chunk_body(self.cid, model, first, oncogpt=self.info))
+            if not self.raw:
+                yield _data(chunk_body(self.cid, model, first, oncogpt=self.info))
             while True:
                 event = await self.next_event()
                 if isinstance(event, Delta):
-                    yield _data(chunk_body(self.cid, model, {"content": event.text}))
+                    yield _data(self._chunk(model, event.text))
                     continue
                 if isinstance(event, Failed):
                     yield _data(error_body(event.message, event.type))
                     return
-                yield _data(chunk_body(self.cid, model, {}, event.finish_reason))
+                yield _data(self._chunk(model, "", event.finish_reason))
                 if include_usage:
                     used = usage(self.prompt_tokens, event.completion_tokens)
                     yield _data(chunk_body(self.cid, model, None, usage=used))
@@ -401,6 +462,11 @@ class _Reply:
                 return
         finally:
             self.state.scheduler.cancel(self.job)
+
+    def _chunk(self, model: str, text: str, finish: str | None = None) -> dict[str, Any]:
+        if self.raw:
+            return text_completion_body(self.cid, model, text, finish)
+        return chunk_body(self.cid, model, {"content": text} if text else {}, finish)
 
 
 def _data(obj: dict[str, Any]) -> bytes:
@@ -434,6 +500,7 @@ def serve(
     device: str = "auto",
     dtype: str = "auto",
     weights: str = "auto",
+    backend: str | None = None,
     **fields: Any,
 ) -> None:
     """Load the model and serve the API and the web page until interrupted (Ctrl-C).
@@ -451,8 +518,9 @@ def serve(
             f"--kb {kb}: no such knowledge base file (build one with `oncogpt kb build`)"
         )
     engine = Engine.load(
-        model, adapter, template, decoder=decoder, device=device, dtype=dtype, weights=weights
-    )
+        model, adapter, template, decoder=decoder, device=device, dtype=dtype, weights=weights,
+        backend=backend,
+    )  # fmt: skip
     host, port = settings.host, settings.port
     if not _is_loopback(host) and not settings.api_key:
         log.warning("serving on %s without an API key: anyone who can reach it can use it", host)

@@ -41,5 +41,6 @@ def serve_from_args(args: argparse.Namespace) -> int:
     serve(
         args.model, args.adapter, args.template, settings_from_args(args),
         decoder=args.decoder, device=args.device, dtype=args.dtype, weights=args.weights,
+        backend=args.backend,
     )  # fmt: skip
     return 0

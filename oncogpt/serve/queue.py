@@ -63,6 +63,14 @@ class Failed:
 Event = Delta | Done | Failed
 
 
+def _failed(exc: GenerationError) -> Failed:
+    """A request the engine refused is the client's error (400); a remote backend's failure
+    (oncogpt.remote.RemoteError) is a bad gateway (502) or a gateway timeout (504)."""
+    status = getattr(exc, "status", 400)
+    kind = "invalid_request_error" if status == 400 else "server_error"
+    return Failed(status, str(exc), kind)
+
+
 class StopMatcher:
     """The client's stop sequences, looked for only after `protected` characters, so that a
     stop sequence never cuts the safety layer's urgent-care message."""
@@ -97,6 +105,8 @@ class Job:
     stop: threading.Event = dataclasses.field(default_factory=threading.Event)
     cite: bool = False
     """Answer from the knowledge base with checked citations (not streamed token by token)."""
+    prompt_ids: list[int] | None = None
+    """A raw text completion of these ids (/v1/completions): no template, no safety layer."""
 
     def emit(self, event: Event) -> None:
         # A closed event loop (server shutting down) has nobody left to listen.
@@ -105,7 +115,8 @@ class Job:
 
     def batchable(self) -> bool:
         # Seeded requests run alone: a seed must give the same answer whatever else is queued.
-        return not self.stream and self.sampling.seed is None and not self.cite
+        plain = not self.stream and not self.cite and self.prompt_ids is None
+        return plain and self.sampling.seed is None
 
     def batchable_with(self, other: Job) -> bool:
         return self.batchable() and other.batchable() and self.sampling == other.sampling
@@ -270,8 +281,10 @@ class Scheduler:
             try:
                 pieces = self._cited(job)
             except GenerationError as exc:
-                job.emit(Failed(400, str(exc), "invalid_request_error"))
+                job.emit(_failed(exc))
                 return
+        elif job.prompt_ids is not None:
+            pieces = self.engine.continuation(job.prompt_ids, job.sampling, job.stop)
         else:
             pieces = self.engine.reply(job.conv, job.sampling, False, job.stop)
         try:
@@ -290,7 +303,7 @@ class Scheduler:
                     job.emit(Delta(text[sent:safe]))
                     sent = safe
         except GenerationError as exc:
-            job.emit(Failed(400, str(exc), "invalid_request_error"))
+            job.emit(_failed(exc))
             return
         if job.stream and len(text) > sent:
             job.emit(Delta(text[sent:]))
@@ -313,7 +326,8 @@ class Scheduler:
         The engine returns text, not token ids, so tokens are counted by re-tokenizing: the
         safety text it added, plus the model's part capped at max_tokens (decoded text can
         re-tokenize longer, e.g. bytes of a split character, but the model made no more)."""
-        content = text if job.stream else text.strip()
+        raw = job.prompt_ids is not None  # a text completion is returned as decoded
+        content = text if job.stream or raw else text.strip()
         safety, model = content[: job.matcher.protected], content[job.matcher.protected :]
         model_tokens = self._count(model)
         completion = self._count(safety) + min(model_tokens, job.sampling.max_new_tokens)

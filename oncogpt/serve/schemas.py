@@ -91,9 +91,9 @@ class StreamOptions(_Lenient):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(_Lenient):
-    model: Text
-    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
+class _Generation(_Lenient):
+    """The sampling fields chat and text completions share."""
+
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(None, ge=0, le=2)
@@ -107,11 +107,7 @@ class ChatCompletionRequest(_Lenient):
     n: int | None = None
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    logprobs: bool | None = None
-    tools: list[Any] | None = None
     user: Text | None = None
-    cite: bool | None = None
-    """Answer with citations: accepted, not acted on yet."""
 
     @field_validator("n")
     @classmethod
@@ -119,6 +115,29 @@ class ChatCompletionRequest(_Lenient):
         if n not in (None, 1):
             raise ValueError("only n=1 is supported")
         return n
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_sequences(cls, value: str | list[str] | None) -> str | list[str] | None:
+        seqs = [value] if isinstance(value, str) else value or []
+        if len(seqs) > MAX_STOP_SEQUENCES or any(not s for s in seqs):
+            raise ValueError(f"stop takes up to {MAX_STOP_SEQUENCES} non-empty strings")
+        return value
+
+    def stop_sequences(self) -> tuple[str, ...]:
+        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
+
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+
+class ChatCompletionRequest(_Generation):
+    model: Text
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
+    logprobs: bool | None = None
+    tools: list[Any] | None = None
+    cite: bool | None = None
+    """Answer with citations: accepted, not acted on yet."""
 
     @field_validator("logprobs")
     @classmethod
@@ -134,19 +153,45 @@ class ChatCompletionRequest(_Lenient):
             raise ValueError("tools are not supported")
         return value
 
-    @field_validator("stop")
+
+class CompletionRequest(_Generation):
+    """/v1/completions: the raw continuation of a prompt text (served with --raw-completions
+    only, for front ends such as `oncogpt --backend` that apply the safety layer themselves)."""
+
+    model: Text
+    prompt: Text = Field(max_length=1_000_000)
+    logprobs: int | None = None
+    echo: bool = False
+
+    @field_validator("logprobs")
     @classmethod
-    def _stop_sequences(cls, value: str | list[str] | None) -> str | list[str] | None:
-        seqs = [value] if isinstance(value, str) else value or []
-        if len(seqs) > MAX_STOP_SEQUENCES or any(not s for s in seqs):
-            raise ValueError(f"stop takes up to {MAX_STOP_SEQUENCES} non-empty strings")
+    def _no_logprobs(cls, value: int | None) -> int | None:
+        if value is not None:
+            raise ValueError("logprobs are not supported")
         return value
 
-    def stop_sequences(self) -> tuple[str, ...]:
-        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
+    @field_validator("echo")
+    @classmethod
+    def _no_echo(cls, value: bool) -> bool:
+        if value:
+            raise ValueError("echo is not supported")
+        return value
 
-    def include_usage(self) -> bool:
-        return bool(self.stream_options and self.stream_options.include_usage)
+
+def text_completion_body(
+    cid: str, model: str, text: str, finish_reason: str | None, usage_: dict | None = None
+) -> dict[str, Any]:
+    """A text_completion object (or one streamed chunk of it)."""
+    body: dict[str, Any] = {
+        "id": cid,
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "text": text, "finish_reason": finish_reason, "logprobs": None}],
+    }
+    if usage_ is not None:
+        body["usage"] = usage_
+    return body
 
 
 def to_conversation(messages: list[ChatMessage]) -> Conversation:
@@ -179,8 +224,8 @@ def safety_info(assessment: SafetyAssessment) -> dict[str, Any]:
     }
 
 
-def new_completion_id() -> str:
-    return f"chatcmpl-{uuid.uuid4().hex[:24]}"
+def new_completion_id(prefix: str = "chatcmpl") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:24]}"
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:

@@ -24,6 +24,9 @@ class ServeSettings:
     """Requests that may wait for the engine; more are refused with 429."""
     max_batch: int = 8
     """Non-streaming requests answered in one generate call."""
+    raw_completions: bool = False
+    """Also serve /v1/completions: the raw model continuing a prompt text, WITHOUT the safety
+    layer, for OncoGPT front ends that apply it themselves (`oncogpt ... --backend URL`)."""
     batch_window_s: float = 0.01
     """How long the worker waits for more requests to batch with the first."""
     request_timeout_s: float = 300.0

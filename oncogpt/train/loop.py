@@ -188,4 +188,15 @@ def build_trainer(
     if not trainer.args.disable_tqdm:
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(ProgressBar())
+    _tensorboard_beside_metrics(trainer, out)
     return trainer
+
+
+def _tensorboard_beside_metrics(trainer: Any, out: Path) -> None:
+    """TensorBoard events go to the stage folder's tensorboard/, not under checkpoints/ (its
+    default), which is cleaned when the stage ends and would take the training curves along."""
+    from transformers.integrations import TensorBoardCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TensorBoardCallback):
+            callback.logging_dir = str(out / "tensorboard")
