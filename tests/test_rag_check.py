@@ -5,23 +5,12 @@ from __future__ import annotations
 import pytest
 
 from oncogpt.evaluate.checker import evaluate, main
-from oncogpt.rag.check import (
-    EVAL_FILE,
-    KB_FILE,
-    SupportScorer,
-    check_answer,
-    conflicts,
-    drugs,
-    genes,
-    is_factual,
-    missing_terms,
-    numbers,
-    render_checked,
-    split_sentences,
-    stages,
-)
+from oncogpt.rag.check import EVAL_FILE, KB_FILE, SupportScorer, check_answer, render_checked
 from oncogpt.rag.encoder import default_encoder
 from oncogpt.rag.retrieve import Hit
+from oncogpt.rag.sentences import is_factual
+from oncogpt.rag.terms import conflicts, drugs, genes, missing_terms, numbers, stages
+from oncogpt.text import split_sentences
 
 EGFR = (
     "Osimertinib is a targeted drug for non-small cell lung cancer whose tumor carries an EGFR "

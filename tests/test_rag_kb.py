@@ -9,14 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from oncogpt.rag.kb import (
-    MAX_WORDS,
-    KBError,
-    KnowledgeBase,
-    build_kb,
-    merge_paragraphs,
-    read_passages,
-)
+from oncogpt.rag.kb import KnowledgeBase, build_kb
+from oncogpt.rag.sources import MAX_WORDS, KBError, merge_paragraphs, read_passages
 
 
 class CountingEncoder:

@@ -39,7 +39,7 @@ class EvalRow:
 
 def load_eval(path: Path = EVAL_FILE, kb_file: Path = KB_FILE) -> list[EvalRow]:
     """Rows of support_eval.jsonl with their passage text looked up in the starter KB."""
-    from oncogpt.rag.kb import read_jsonl
+    from oncogpt.rag.sources import read_jsonl
 
     passages = {p.id: f"{p.title}\n{p.text}" for p in read_jsonl(kb_file)}
     rows = []

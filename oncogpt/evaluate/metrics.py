@@ -323,6 +323,23 @@ def metric_value(row: Mapping[str, Any], metric: str) -> float:
     return float(value)
 
 
+def arrow(metric: str) -> str:
+    """What reports write after a metric's name: " ↑" higher is better, " ↓" lower is better
+    (``LOWER_IS_BETTER``), nothing for a descriptive metric (``NEUTRAL``)."""
+    if metric in NEUTRAL:
+        return ""
+    return " ↓" if metric in LOWER_IS_BETTER else " ↑"
+
+
+def answer_lengths(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """Answer words per item: the stored metric, else counted from the answer text."""
+    out = []
+    for row in rows:
+        value = metric_value(row, "answer_len_words")
+        out.append(value if math.isfinite(value) else float(len(row["answer"].split())))
+    return np.array(out, dtype=float)
+
+
 def summarize(values: Iterable[float], n: int = 1000, seed: int = 0) -> dict[str, float]:
     """{"n", "mean", "low", "high"} of the finite values, with a 95% bootstrap CI."""
     arr = _finite(values)

@@ -1,4 +1,4 @@
-"""Compare evaluation runs: aligned per-item statistics, a Markdown report and plots.
+"""Compare evaluation runs: aligned per-item statistics and a Markdown report.
 
 An eval run is a folder holding ``results.jsonl`` (one JSON object per item: ``idx``,
 ``question``, ``reference``, ``answer``, ``category``, ``site``, ``metrics: {name: float}``) and
@@ -7,6 +7,7 @@ An eval run is a folder holding ``results.jsonl`` (one JSON object per item: ``i
 ``report.md``, ``summary.json``, ``metrics_by_category.png`` (one panel per main metric: a bar
 per run for overall and each category, with 95% CI error bars) and ``answer_length.png`` (box
 plots and cumulative distributions of answer length per run, reference answers for scale).
+The figures are drawn by `oncogpt.evaluate.plots`.
 
 The per-item metrics are expected in the rows already (``metrics.score_item`` and
 ``metrics.embedding_scores`` at generation time); this module only reads and compares them.
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +30,12 @@ from oncogpt.evaluate.metrics import (
     LOWER_IS_BETTER,
     NEUTRAL,
     aggregate,
+    answer_lengths,
+    arrow,
     metric_value,
     paired_bootstrap,
 )
+from oncogpt.evaluate.plots import plot_answer_length, plot_metrics_by_category
 from oncogpt.text import markdown_table
 
 # Report order: the main quality metrics first, descriptive ones last; others follow sorted.
@@ -49,30 +52,8 @@ METRIC_ORDER: tuple[str, ...] = (
     "perplexity",
     "answer_len_words",
 )
-PLOT_METRICS: tuple[str, ...] = (
-    "rouge_l",
-    "bleu",
-    "chrf",
-    "bertscore_f",
-    "embed_cosine",
-    "ends_cleanly",
-)
-LABELS: dict[str, str] = {
-    "rouge_l": "ROUGE-L F",
-    "bleu": "BLEU",
-    "chrf": "chrF",
-    "bertscore_f": "BERTScore F (MiniLM)",
-    "bertscore_p": "BERTScore P (MiniLM)",
-    "bertscore_r": "BERTScore R (MiniLM)",
-    "embed_cosine": "Embedding cosine",
-    "ends_cleanly": "Ends cleanly (share)",
-    "repetition": "Repetition (seq-rep-4)",
-    "perplexity": "Perplexity",
-    "answer_len_words": "Answer length (words)",
-}
 MIN_SITE_ITEMS = 5
 """Sites with fewer aligned items are left out of the per-site tables (their CIs are noise)."""
-DPI = 120
 
 
 @dataclass
@@ -196,12 +177,6 @@ def _differences(
 # ---------------------------------------------------------------------------------------------
 
 
-def _arrow(metric: str) -> str:
-    if metric in NEUTRAL:
-        return ""
-    return " ↓" if metric in LOWER_IS_BETTER else " ↑"
-
-
 def _decimals(values: Sequence[float]) -> int:
     """Decimals that suit a metric's scale: 0-1 scores get 3, 0-100 scores and lengths fewer."""
     finite = [abs(v) for v in values if math.isfinite(v)]
@@ -318,7 +293,7 @@ def _category_section(
             agg = s["category"]
             cells = [_ci(agg["overall"][metric], d)]
             cells += [_ci(agg["groups"][c][metric], d) for c in categories]
-            rows.append([f"{metric}{_arrow(metric)}", f"`{name}`", *cells])
+            rows.append([f"{metric}{arrow(metric)}", f"`{name}`", *cells])
     return ["## Metrics by category (mean [95% CI])", "", *markdown_table(header, rows), ""]
 
 
@@ -344,7 +319,7 @@ def _diff_section(
             g = per_metric[metric]
             cells = [_diff_cell(g["overall"], d), _verdict(metric, g["overall"])]
             cells += [_diff_cell(g[c], d) for c in categories]
-            rows.append([f"{metric}{_arrow(metric)}", f"`{name}` − `{baseline}`", *cells])
+            rows.append([f"{metric}{arrow(metric)}", f"`{name}` − `{baseline}`", *cells])
     title = f"## Differences vs baseline `{baseline}` (paired, mean [95% CI])"
     return [title, "", *markdown_table(header, rows), ""]
 
@@ -363,188 +338,9 @@ def _site_section(
             + [_ci(s["site"]["groups"][site][metric], d) for s in stats.values()]
             for site in sites
         ]
-        lines += [f"### {metric}{_arrow(metric)}", ""]
+        lines += [f"### {metric}{arrow(metric)}", ""]
         lines += [*markdown_table(["site", "n", *(f"`{n}`" for n in stats)], rows), ""]
     return lines
-
-
-# ---------------------------------------------------------------------------------------------
-# Plots
-# ---------------------------------------------------------------------------------------------
-
-
-_STYLE = {"font.size": 10, "axes.titlesize": 11, "legend.fontsize": 10, "axes.labelsize": 10}
-
-
-def matplotlib_style() -> Any:
-    """A context with the report's font sizes, leaving the caller's rcParams untouched."""
-    import matplotlib
-
-    return matplotlib.rc_context(_STYLE)
-
-
-def _figure(**kwargs: Any) -> Any:
-    """A Figure drawn by the Agg canvas directly: no pyplot, so no global backend switch and no
-    display is needed on eval machines."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(**kwargs)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _wrap(text: str, width: int = 18) -> str:
-    return "\n".join(textwrap.wrap(text, width)) or text
-
-
-def _bar_panel(ax: Any, stats: Mapping[str, Any], metric: str, groups: Sequence[str]) -> None:
-    """One metric: a cluster of bars per group (overall + categories), one bar per run."""
-    names = list(stats)
-    width = 0.8 / len(names)
-    x = np.arange(len(groups))
-    for k, name in enumerate(names):
-        agg = stats[name]["category"]
-        cells = [
-            agg["overall"][metric] if g == "overall" else agg["groups"][g][metric] for g in groups
-        ]
-        mean = np.array([c["mean"] for c in cells], dtype=float)
-        low = np.array([c["low"] for c in cells], dtype=float)
-        high = np.array([c["high"] for c in cells], dtype=float)
-        err = np.nan_to_num(np.vstack([mean - low, high - mean]))
-        offset = (k - (len(names) - 1) / 2) * width
-        ax.bar(
-            x + offset,
-            np.nan_to_num(mean),
-            width,
-            yerr=err,
-            capsize=3,
-            label=name,
-            color=f"C{k}",
-            edgecolor="black",
-            linewidth=0.4,
-        )
-    ax.set_xticks(x, [_wrap(g, 12) for g in groups])
-    ax.set_title(LABELS.get(metric, metric) + _arrow(metric))
-    ax.set_ylabel("mean")
-    ax.grid(axis="y", alpha=0.3)
-    ax.set_axisbelow(True)
-
-
-def _plot_metrics(metrics: Sequence[str]) -> list[str]:
-    """The main metrics when present, else the first few directional ones."""
-    shown = [m for m in PLOT_METRICS if m in metrics]
-    return shown or [m for m in metrics if m not in NEUTRAL][:6] or list(metrics[:6])
-
-
-def plot_metrics_by_category(
-    stats: Mapping[str, Any], metrics: Sequence[str], categories: Sequence[str], path: Path
-) -> Path:
-    """Small multiples: one panel per metric, since scales differ (BLEU 0-100, ROUGE 0-1)."""
-    shown = _plot_metrics(metrics)
-    ncols = min(3, len(shown))
-    nrows = math.ceil(len(shown) / ncols)
-    with matplotlib_style():
-        fig = _figure(figsize=(4.6 * ncols, 3.5 * nrows + 1.0), layout="constrained")
-        axes = fig.subplots(nrows, ncols, squeeze=False)
-        for ax, metric in zip(axes.flat, shown, strict=False):
-            _bar_panel(ax, stats, metric, ["overall", *categories])
-        for ax in list(axes.flat)[len(shown) :]:
-            ax.set_visible(False)
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        # Below the panels: above them it collides with the title once run names wrap.
-        fig.legend(
-            handles,
-            [_wrap(lbl, 40) for lbl in labels],
-            loc="outside lower center",
-            ncol=min(len(labels), 3),
-            frameon=False,
-        )
-        fig.suptitle("Metrics by category: mean with 95% bootstrap CI", fontsize=13)
-        fig.savefig(path, dpi=DPI)
-    return path
-
-
-def _lengths(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
-    """Answer words per item: the stored metric, else counted from the answer text."""
-    out = []
-    for row in rows:
-        value = metric_value(row, "answer_len_words")
-        out.append(value if math.isfinite(value) else float(len(row["answer"].split())))
-    return np.array(out, dtype=float)
-
-
-def _length_box(ax: Any, series: Sequence[tuple[str, np.ndarray, str]]) -> None:
-    # A white mean marker: a coloured one would read as one of the runs.
-    mean_style = {"marker": "^", "markerfacecolor": "white", "markeredgecolor": "black"}
-    parts = ax.boxplot(
-        [s[1] for s in series],
-        patch_artist=True,
-        showmeans=True,
-        medianprops={"color": "black"},
-        meanprops=mean_style,
-    )
-    for patch, (_, _, color) in zip(parts["boxes"], series, strict=True):
-        patch.set_facecolor(color)
-        patch.set_alpha(0.6)
-    ticks = range(1, len(series) + 1)
-    if len(series) <= 4:
-        ax.set_xticks(ticks, [_wrap(s[0], 14) for s in series])
-    else:  # wrapped names of many runs run into each other; slanted ones do not
-        ax.set_xticks(ticks, [_wrap(s[0], 24) for s in series], rotation=25, ha="right")
-    ax.set_ylabel("words per answer")
-    ax.set_title("Per run (box: quartiles, line: median, △: mean)")
-    ax.grid(axis="y", alpha=0.3)
-
-
-def _length_ecdf(ax: Any, series: Sequence[tuple[str, np.ndarray, str]]) -> None:
-    """Cumulative distributions: unlike overlaid histograms they stay readable for many runs,
-    and a pile-up at the generation limit shows as a jump."""
-    for label, values, color in series:
-        ordered = np.sort(values)
-        share = np.arange(1, len(ordered) + 1) / max(len(ordered), 1)
-        dashed = label == "reference"
-        ax.step(
-            ordered,
-            share,
-            where="post",
-            color=color,
-            label=_wrap(label, 40),
-            linestyle="--" if dashed else "-",
-            linewidth=2.0 if dashed else 1.8,
-        )
-    ax.set_xlabel("words per answer")
-    ax.set_ylabel("share of answers with at most x words")
-    ax.set_ylim(0, 1.02)
-    ax.set_title("Cumulative distribution")
-    ax.grid(alpha=0.3)
-
-
-def plot_answer_length(aligned: Mapping[str, list[dict[str, Any]]], path: Path) -> Path:
-    """Box plots and cumulative distributions of answer length per run, references for scale."""
-    names = list(aligned)
-    reference = np.array([len(r["reference"].split()) for r in aligned[names[0]]], dtype=float)
-    series = [("reference", reference, "0.5")]
-    series += [(n, _lengths(aligned[n]), f"C{k}") for k, n in enumerate(names)]
-    with matplotlib_style():
-        # Each extra run needs room for its box and label.
-        fig = _figure(figsize=(12 + 0.6 * max(0, len(series) - 4), 5), layout="constrained")
-        box_ax, cdf_ax = fig.subplots(1, 2, width_ratios=(1, 1.2))
-        _length_box(box_ax, series)
-        _length_ecdf(cdf_ax, series)
-        handles, labels = cdf_ax.get_legend_handles_labels()
-        # One legend below both panels: inside the curves panel it would hide lines.
-        fig.legend(
-            handles,
-            labels,
-            loc="outside lower center",
-            ncol=min(len(labels), 4),
-            frameon=False,
-            title=f"n = {len(reference)} items per run",
-        )
-        fig.suptitle("Answer length (words): runs vs reference answers", fontsize=13)
-        fig.savefig(path, dpi=DPI)
-    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -622,7 +418,7 @@ def median_lengths(aligned: Mapping[str, list[dict[str, Any]]]) -> dict[str, flo
     """Median answer words of each run, and of the reference answers (key `reference`)."""
     first = next(iter(aligned.values()))
     out = {"reference": float(np.median([len(r["reference"].split()) for r in first]))}
-    out.update({name: float(np.median(_lengths(rows))) for name, rows in aligned.items()})
+    out.update({name: float(np.median(answer_lengths(rows))) for name, rows in aligned.items()})
     return out
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 from .check import CheckReport, SentenceCheck, check_answer, render_checked
 from .cite import ANSWER_RULES, citation_markers, format_context, neutralize, reference_list
 from .encoder import Encoder, default_encoder
-from .kb import BuildStats, KBError, KnowledgeBase, Passage, build_kb, read_passages
+from .kb import BuildStats, KnowledgeBase, build_kb
 from .retrieve import Hit, Retriever, SqliteRetriever
+from .sources import KBError, Passage, read_passages
 
 __all__ = [
     "ANSWER_RULES",

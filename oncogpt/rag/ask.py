@@ -76,7 +76,8 @@ def grounded_conversation(question: str, hits: list[Any], system: str | None) ->
 
 def attach_citations(answer: str, hits: list[Any], scorer: SupportScorer) -> str:
     """Add [n] to each unmarked factual sentence that a retrieved passage supports."""
-    from oncogpt.rag.check import is_factual, sentence_spans
+    from oncogpt.rag.sentences import is_factual
+    from oncogpt.text import sentence_spans
 
     pieces, last = [], 0
     for start, end in sentence_spans(answer):

@@ -28,8 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from oncogpt.rag.check import SupportScorer, cancers, content_words, drugs, is_factual
+from oncogpt.rag.check import SupportScorer
 from oncogpt.rag.cite import REMOVED, neutralize
+from oncogpt.rag.sentences import content_words, is_factual
+from oncogpt.rag.terms import cancers, drugs
 from oncogpt.text import split_sentences
 
 #: Kept sentences at most (an answer of about 40-110 words).
