@@ -2,7 +2,7 @@
 
 `is_factual` tells a checkable sentence from a greeting, question, hedge or advice to see a
 doctor; `content_words` and `overlap` give the lexical share of a sentence found in a passage;
-`window_spans`/`windows` are runs of consecutive passage sentences. Splitting text into
+`window_spans` are runs of consecutive passage sentences. Splitting text into
 sentences is `oncogpt.text`'s (the one splitter), not repeated here.
 
 Imports nothing from `oncogpt.rag.check` (which imports this module), no numpy and no encoder;
@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 
 from oncogpt.text import BULLET as _BULLET
-from oncogpt.text import split_sentences, word_set
+from oncogpt.text import word_set
 
 from .cite import strip_markers
 from .terms import drugs, genes, numbers
@@ -69,12 +69,6 @@ def window_spans(sentences: Sequence[str], size: int = 3) -> list[tuple[int, int
             if words >= 5 or len(sentences) <= n:
                 spans.append((i, min(i + n, len(sentences))))
     return spans or [(0, len(sentences))]
-
-
-def windows(passage: str, size: int = 3) -> list[str]:
-    """Runs of 1..size consecutive sentences of the passage, as text."""
-    sents = split_sentences(passage) or [passage]
-    return list(dict.fromkeys(" ".join(sents[a:b]) for a, b in window_spans(sents, size)))
 
 
 # --------------------------------------------------------------------------------------------
