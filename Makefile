@@ -12,7 +12,7 @@ llamacpp: setup
 	./scripts/setup-llamacpp.sh
 
 demo: setup
-	.venv/bin/oncogpt ask --cite "$(QUESTION)"
+	.venv/bin/oncogpt ask "$(QUESTION)"
 
 lint: setup
 	.venv/bin/ruff check oncogpt tests $(wildcard benchmarks)

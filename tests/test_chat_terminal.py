@@ -75,7 +75,7 @@ def test_chat_in_a_terminal_streams_stops_on_ctrl_c_and_goes_on(tmp_path):
     oncogpt = Path(sys.executable).parent / "oncogpt"
     env = f"ONCOGPT_HOME={shlex.quote(os.environ['ONCOGPT_HOME'])}"
     # the bare base model: its long answers leave time to press Ctrl-C mid-answer
-    flags = "--adapter none --whole-sentences false --max_new_tokens 1500"
+    flags = "--no-cite --adapter none --whole-sentences false --max_new_tokens 1500"
     pane = Pane(f"{env} {oncogpt} chat {flags}; sleep 30")
     try:
         pane.wait_for(lambda t: "Patient:" in t)

@@ -13,6 +13,7 @@ def test_ask_answers_with_a_model_folder(tiny_model_dir, capsys):
         [
             "ask",
             "Is it cancer?",
+            "--no-cite",
             "--model",
             str(tiny_model_dir),
             "--max-new-tokens",
@@ -40,6 +41,15 @@ def test_user_errors_are_one_line(argv, message, capsys):
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["ask", "chat"])
+def test_answers_are_grounded_unless_asked_otherwise(command):
+    from oncogpt.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args([command]).cite is True
+    assert parser.parse_args([command, "--no-cite"]).cite is False
 
 
 def test_models_lists_the_default_model():

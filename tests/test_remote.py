@@ -183,6 +183,9 @@ def test_front_server_answers_502_not_500_when_the_backend_is_down(tiny_model_di
 
 def test_cli_backend_error_is_one_line(tiny_model_dir, capsys):
     url = f"http://127.0.0.1:{_closed_port()}"
-    assert main(["ask", "--model", str(tiny_model_dir), "--backend", url, "What is CEA?"]) == 2
+    assert (
+        main(["ask", "--no-cite", "--model", str(tiny_model_dir), "--backend", url, "What is CEA?"])
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert err.startswith("oncogpt ask: error: backend") and "\n" not in err

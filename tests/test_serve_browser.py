@@ -59,6 +59,7 @@ def page(browser, server):
     page.requested = []
     page.on("request", lambda r: page.requested.append(r))
     page.goto(server.url)
+    page.uncheck("#cite")  # these tests read the model's own streamed answer, not a cited one
     yield page
     context.close()
 

@@ -71,6 +71,11 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
         )
         + "|"
         + lead(_CANT, r" catch (?:his |her |my |their )?breath")
+        # Dependence on oxygen: "can't do without oxygen", "needs oxygen all the time".
+        + "|"
+        + lead(_CANT + "|no longer", r" (?:do |go |manage |be |live )?without (?:the )?oxygen")
+        + r"|(?:needs?|on|using) (?:the )?oxygen (?:all the time|all day|constantly|day and "
+        r"night|24)"
         + r"|lips (?:are |is |have )?(?:turning |turned |gone |going )?(?:blue|purple)|"
         r"turning blue|cyanos|cyanotic",
     ),
@@ -134,7 +139,7 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
         + "|"
         + lead(
             "severe|intense|terrible|worst|persistent",
-            r" headaches? (?:\w+ ){0,4}(?:vomit|blurred vision)",
+            r" headaches?,? (?:\w+ ){0,4}(?:vomit|blurred vision)",
         )
         + r"|headache and vomiting|headaches and vomiting|headache with vomiting|"
         r"worst headache|thunderclap headache|sudden\w* (?:\w+ ){0,2}headache",
