@@ -341,18 +341,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         matcher=StopMatcher(body.stop_sequences(), assessment.frame().protected_chars),
         cite=bool(body.cite),
     )
-    try:
-        state.scheduler.submit(job)
-    except QueueFull as exc:
-        raise APIError(429, f"{exc}; retry shortly", code="queue_full") from None
     reply = _Reply(state, job, new_completion_id(), prompt_tokens, safety_info(assessment))
-    if body.stream:
-        return StreamingResponse(
-            reply.sse(body.include_usage()),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-    return await reply.complete(request)
+    return await _respond(reply, body.include_usage(), request)
 
 
 async def text_completions(body: CompletionRequest, request: Request) -> Response:
@@ -370,14 +360,20 @@ async def text_completions(body: CompletionRequest, request: Request) -> Respons
         matcher=StopMatcher(body.stop_sequences()),
         prompt_ids=ids,
     )
+    reply = _Reply(state, job, new_completion_id("cmpl"), len(ids), {}, raw=True)
+    return await _respond(reply, body.include_usage(), request)
+
+
+async def _respond(reply: _Reply, include_usage: bool, request: Request) -> Response:
+    """Queue the reply's job (429 when the queue is full), then stream it as server-sent
+    events or answer it whole."""
     try:
-        state.scheduler.submit(job)
+        reply.state.scheduler.submit(reply.job)
     except QueueFull as exc:
         raise APIError(429, f"{exc}; retry shortly", code="queue_full") from None
-    reply = _Reply(state, job, new_completion_id("cmpl"), len(ids), {}, raw=True)
-    if body.stream:
+    if reply.job.stream:
         return StreamingResponse(
-            reply.sse(body.include_usage()),
+            reply.sse(include_usage),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
