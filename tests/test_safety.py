@@ -254,9 +254,11 @@ def test_no_harm_on_real_questions() -> None:
     _require_data()
     from oncogpt.evaluate.rules import load_general, load_labeled
 
-    assert not any(assess(it["question"]).harm for it, _ in load_labeled(DATA_DIR))
+    # Harm is decided by the rules alone; the learned triage (5,000 encoder passes here)
+    # cannot change it, so it is left out.
+    assert not any(assess(it["question"], learned=False).harm for it, _ in load_labeled(DATA_DIR))
     if GENERAL_FILE.exists():
-        general = [assess(g["input"]).harm for g in load_general(DATA_DIR)]
+        general = [assess(g["input"], learned=False).harm for g in load_general(DATA_DIR)]
         assert sum(h is not None for h in general) <= 3  # measured: 1 (suicidal thoughts)
 
 
