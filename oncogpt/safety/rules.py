@@ -74,8 +74,8 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
         # Dependence on oxygen: "can't do without oxygen", "needs oxygen all the time".
         + "|"
         + lead(_CANT + "|no longer", r" (?:do |go |manage |be |live )?without (?:the )?oxygen")
-        + r"|(?:needs?|on|using) (?:the )?oxygen (?:all the time|all day|constantly|day and "
-        r"night|24)"
+        + r"|needs? (?:the )?oxygen (?:all the time|all day|constantly|day and night|24)"
+        r"|on oxygen (?:all the time|all day|constantly|day and night|24)"
         + r"|lips (?:are |is |have )?(?:turning |turned |gone |going )?(?:blue|purple)|"
         r"turning blue|cyanos|cyanotic",
     ),
