@@ -53,12 +53,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _ask_cited(engine, question: str, args: argparse.Namespace) -> int:
-    from oncogpt.rag.ask import ask_with_citations, default_kb
-    from oncogpt.rag.retrieve import SqliteRetriever
+    from oncogpt.rag.ask import ask_with_citations
     from oncogpt.safety import DISCLAIMER
 
     sampling = sampling_from_args(args)  # a bad flag fails before the KB is built
-    retriever = SqliteRetriever(args.kb or default_kb())
+    retriever = _retriever(args)
     mode = "remove" if args.remove_unsupported else "flag"
     cited = ask_with_citations(engine, retriever, question, sampling, args.k, mode, args.compose)
     print(f"OncoGPT: {cited.render()}\n\n{DISCLAIMER}")
@@ -88,13 +87,16 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
     engine = load_engine(args)
     sampling = sampling_from_args(args)
-    retriever = None
-    if args.cite:
-        from oncogpt.rag.ask import default_kb
-        from oncogpt.rag.retrieve import SqliteRetriever
-
-        retriever = SqliteRetriever(args.kb or default_kb())
+    retriever = _retriever(args) if args.cite else None
     return run_chat(engine, sampling, retriever=retriever, compose=args.compose)
+
+
+def _retriever(args: argparse.Namespace):
+    """The retriever over `--kb`, or over the shipped KB (built on first use)."""
+    from oncogpt.rag.ask import default_kb
+    from oncogpt.rag.retrieve import SqliteRetriever
+
+    return SqliteRetriever(args.kb or default_kb())
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:
@@ -255,14 +257,6 @@ def _configure_kb_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="the knowledge base file (SQLite)")
 
 
-def _configure_export(p: argparse.ArgumentParser) -> None:
-    from oncogpt.config import add_config_flags
-
-    p.add_argument("--config", default=None, help="YAML config file")
-    add_config_flags(p, _config_class(EXPORT_CONFIG), skip=("ollama",))
-    p.add_argument("--ollama", action="store_true", default=None, help="also write a Modelfile")
-
-
 def _config_class(path: str) -> type:
     module, _, name = path.partition(":")
     return getattr(importlib.import_module(module), name)
@@ -297,7 +291,7 @@ CONFIGURE: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "data build": _with_config(DATA_CONFIG, required=True),
     "train": _with_config(TRAIN_CONFIG),
     "eval": _with_config(EVAL_CONFIG),
-    "export": _configure_export,
+    "export": _with_config(EXPORT_CONFIG),  # a bare `--ollama` means true
     "kb build": _configure_kb_build,
     "eval-compare": _configure_eval_compare,
     "eval-rules": _configure_eval_rules,
