@@ -195,3 +195,82 @@ def test_chat_cite_streams_then_checks_once(sclc_hits, engine, capsys):
     assert out.count("OncoGPT: ") == 1 and out.count("Reference check:") == 1
     assert "atezolizumab" in out and out.count("atezolizumab or durvalumab [") == 1
     assert "research model" in out
+
+
+OSIMERTINIB = [
+    {
+        "id": "osi-side-effects",
+        "title": "Osimertinib (Tagrisso): side effects and warning signs",
+        "text": "Common side effects of osimertinib include diarrhea, an acne-like rash, dry "
+        "skin, and sore skin around the nails. People taking osimertinib should call the care "
+        "team the same day for a new or worsening cough, shortness of breath, or fever.",
+    },
+    {
+        "id": "osi-dosing",
+        "title": "Osimertinib (Tagrisso): how it is taken",
+        "text": "Osimertinib is taken by mouth as one 80 mg tablet once a day, with or "
+        "without food.",
+    },
+    {
+        "id": "etoposide",
+        "title": "Etoposide: side effects",
+        "text": "Etoposide commonly causes hair loss, nausea and low blood counts. Contact the "
+        "care team immediately about a fever or signs of infection after etoposide.",
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def osimertinib_hits(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("osi")
+    src = folder / "kb.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in OSIMERTINIB))
+    build_kb([src], folder / "kb.sqlite")
+    return SqliteRetriever(folder / "kb.sqlite")
+
+
+def test_symptom_question_ends_with_when_to_seek_care(osimertinib_hits, engine):
+    question = "My mom is on Tagrisso and has a rash and diarrhea, is that normal?"
+    cited = ask_with_citations(engine, osimertinib_hits, question, GREEDY, k=3)
+    assert "acne-like rash" in cited.answer
+    # the care sentence of the drug's own passage, cited, and never another drug's
+    assert "should call the care team the same day" in cited.answer
+    assert "etoposide" not in cited.answer
+    assert cited.report.count("supported") == cited.report.checked
+
+
+def test_question_without_symptoms_gets_no_care_sentence(osimertinib_hits, engine):
+    question = "How is Tagrisso taken, with food or without?"
+    cited = ask_with_citations(engine, osimertinib_hits, question, GREEDY, k=3)
+    assert "80 mg tablet" in cited.answer
+    assert "same day" not in cited.answer
+
+
+@pytest.mark.parametrize(
+    "sentence,expected",
+    [
+        ("Cisplatin can also cause hearing loss.", "Cisplatin can cause hearing loss."),
+        ("However, most people recover.", "Most people recover."),
+        ("Also, it is given every 3 weeks.", "It is given every 3 weeks."),
+        ("Surgery is the main treatment.", "Surgery is the main treatment."),
+    ],
+)
+def test_first_sentence_stands_alone(sentence, expected):
+    from oncogpt.rag.compose import stand_alone
+
+    assert stand_alone(sentence) == expected
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Is Tagrisso safe with food?", {"osimertinib"}),
+        ("she is on Enhertu", {"trastuzumab", "deruxtecan"}),
+        ("Xeloda twice a day", {"capecitabine"}),
+        ("took Imodium", set()),  # supportive drugs are not read as cancer drugs on purpose
+    ],
+)
+def test_trade_names_read_as_generic_drugs(text, expected):
+    from oncogpt.rag.terms import drugs
+
+    assert drugs(text) == expected

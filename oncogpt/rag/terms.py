@@ -57,6 +57,41 @@ KNOWN_DRUGS = word_set(
     everolimus sirolimus sunitinib sorafenib pazopanib regorafenib lenvatinib cabozantinib
     palbociclib ribociclib abemaciclib"""
 )
+#: Trade names of cancer drugs, read as their generic name so that "Tagrisso" in a question
+#: and "osimertinib" in a passage are one drug (FDA labels; NCI drug dictionary). Supportive
+#: drugs (loperamide, apixaban) are left out on purpose: a question naming one would otherwise
+#: be answered "the sources do not cover loperamide" when the passage says "Imodium".
+BRAND_NAMES = {
+    "tagrisso": "osimertinib", "iressa": "gefitinib", "tarceva": "erlotinib",
+    "gilotrif": "afatinib", "giotrif": "afatinib", "vizimpro": "dacomitinib",
+    "conmana": "icotinib", "xalkori": "crizotinib", "alecensa": "alectinib",
+    "zykadia": "ceritinib", "alunbrig": "brigatinib", "lorbrena": "lorlatinib",
+    "lumakras": "sotorasib", "krazati": "adagrasib", "retevmo": "selpercatinib",
+    "tabrecta": "capmatinib", "tepmetko": "tepotinib", "rozlytrek": "entrectinib",
+    "vitrakvi": "larotrectinib", "tafinlar": "dabrafenib", "mekinist": "trametinib",
+    "zelboraf": "vemurafenib", "keytruda": "pembrolizumab", "opdivo": "nivolumab",
+    "tecentriq": "atezolizumab", "imfinzi": "durvalumab", "yervoy": "ipilimumab",
+    "libtayo": "cemiplimab", "herceptin": "trastuzumab", "perjeta": "pertuzumab",
+    "kadcyla": "trastuzumab emtansine", "enhertu": "trastuzumab deruxtecan",
+    "avastin": "bevacizumab", "erbitux": "cetuximab", "vectibix": "panitumumab",
+    "cyramza": "ramucirumab", "xeloda": "capecitabine", "temodar": "temozolomide",
+    "temodal": "temozolomide", "gleevec": "imatinib", "glivec": "imatinib",
+    "tykerb": "lapatinib", "nerlynx": "neratinib", "tukysa": "tucatinib",
+    "ibrance": "palbociclib", "kisqali": "ribociclib", "verzenio": "abemaciclib",
+    "lynparza": "olaparib", "zejula": "niraparib", "rubraca": "rucaparib",
+    "arimidex": "anastrozole", "femara": "letrozole", "aromasin": "exemestane",
+    "nolvadex": "tamoxifen", "faslodex": "fulvestrant", "zytiga": "abiraterone",
+    "xtandi": "enzalutamide", "erleada": "apalutamide", "nubeqa": "darolutamide",
+    "lupron": "leuprolide", "zoladex": "goserelin", "nexavar": "sorafenib",
+    "lenvima": "lenvatinib", "stivarga": "regorafenib", "cabometyx": "cabozantinib",
+    "sutent": "sunitinib", "votrient": "pazopanib", "inlyta": "axitinib",
+    "afinitor": "everolimus", "revlimid": "lenalidomide", "velcade": "bortezomib",
+    "rituxan": "rituximab", "mabthera": "rituximab", "imbruvica": "ibrutinib",
+    "gemzar": "gemcitabine", "taxol": "paclitaxel", "abraxane": "paclitaxel",
+    "taxotere": "docetaxel", "alimta": "pemetrexed", "navelbine": "vinorelbine",
+    "adriamycin": "doxorubicin", "camptosar": "irinotecan", "eloxatin": "oxaliplatin",
+    "paraplatin": "carboplatin", "platinol": "cisplatin", "lonsurf": "trifluridine tipiracil",
+}  # fmt: skip
 KNOWN_GENES = word_set(
     """EGFR ALK ROS1 KRAS NRAS HRAS BRAF HER2 ERBB2 BRCA1 BRCA2 TP53 PIK3CA MET RET NTRK NTRK1
     NTRK2 NTRK3 PDL1 PD1 CTLA4 MSI MMR HPV EBV APC MLH1 MSH2 MSH6 PMS2 PTEN RB1 MYC BCR ABL
@@ -147,9 +182,11 @@ def numbers(text: str) -> dict[str, set[str]]:
 
 
 def drugs(text: str) -> set[str]:
+    """Drug names, trade names read as generic ones ("Xeloda" is {"capecitabine"})."""
     low = text.lower()
     words = set(re.findall(r"[a-z][a-z0-9-]+", low))
-    return {w for w in words if w in KNOWN_DRUGS} | set(_DRUG_SUFFIX.findall(low))
+    generic = {g for w in words if w in BRAND_NAMES for g in BRAND_NAMES[w].split()}
+    return {w for w in words if w in KNOWN_DRUGS} | set(_DRUG_SUFFIX.findall(low)) | generic
 
 
 def _gene_key(token: str) -> str:
