@@ -91,6 +91,38 @@ def test_missing_terms_are_strong_evidence():
     assert missing_terms("Osimertinib treats breast cancer.", EGFR) == ["breast"]
 
 
+@pytest.mark.parametrize(
+    "sentence,passage,missing",
+    [
+        (
+            "Risks of dry mouth include tooth decay, thrush, and trouble swallowing.",
+            "Dry mouth raises the risk of tooth decay and makes swallowing harder.",
+            ["thrush"],
+        ),
+        (
+            "Risks of dry mouth include tooth decay, thrush, and trouble swallowing.",
+            "Dry mouth raises the risk of tooth decay, thrush (candida) and swallowing trouble.",
+            [],
+        ),
+        ("Surgery is the main treatment for early cancer.", "Radiotherapy is used.", []),
+    ],
+)
+def test_list_items_absent_from_the_passage(sentence, passage, missing):
+    from oncogpt.rag.sentences import missing_items
+
+    assert missing_items(sentence, passage) == missing
+
+
+def test_real_answer_sentences_against_other_passages(encoder):
+    """Sentences of real default answers paired with another passage, labelled by reading
+    (resources/kb/support_real_cross.jsonl): the figures docs/rag.md states, as a floor."""
+    path = EVAL_FILE.with_name("support_real_cross.jsonl")
+    result = evaluate(path, KB_FILE, encoder=encoder)
+    assert result["shipped/all"]["n"] >= 400
+    assert sum(1 for line in path.open() if '"supports": true' in line) >= 25
+    assert result["shipped/all"]["precision"] >= 0.45
+
+
 def test_conflicts():
     assert conflicts("Alectinib treats EGFR-mutant lung cancer.", EGFR, EGFR) == [
         "the passage ties alectinib to ALK"

@@ -11,7 +11,8 @@ Each sentence of an answer gets a verdict:
 
 Support combines the encoder cosine between the sentence and the best-matching window of the
 passage with the share of the sentence's content words found in the passage; key terms missing
-from the passage count as strong evidence against. The thresholds were chosen on the even rows of
+from the passage, and items of the sentence's lists that it lacks, count as strong evidence
+against. The thresholds were chosen on the even rows of
 `resources/kb/support_eval.jsonl`; `python -m oncogpt.evaluate.checker --eval` reproduces
 the figures.
 
@@ -33,7 +34,7 @@ import numpy as np
 from oncogpt.text import sentence_spans, split_sentences
 
 from .cite import HitLike, citation_markers, strip_markers
-from .sentences import content_words, is_factual, overlap, window_spans
+from .sentences import content_words, is_factual, missing_items, overlap, window_spans
 from .terms import conflicts, missing_terms
 
 Verdict = Literal["supported", "unsupported", "bad_citation", "uncited", "not_factual"]
@@ -185,7 +186,7 @@ class SupportScorer:
             cosine=cos,
             overlap=overlap(plain, joined),
             window=window,
-            missing=missing_terms(plain, joined),
+            missing=missing_terms(plain, joined) + missing_items(plain, joined),
             conflicts=conflicts(plain, joined, window),
         )
 
