@@ -1,12 +1,15 @@
 """Grounded (cited) answers on the committed question set: support, coverage and relevance.
 
 ``python benchmarks/grounded.py [--compose extract|rewrite|free] [--half odd|even|all]
-[--tune] [--model default] [--out FILE] [--limit N]``
+[--tune] [--model default] [--out FILE] [--limit N] [--questions FILE]``
 
 The question set (``benchmarks/data/grounded_questions.jsonl``) was written before any tuning:
 60 patient questions that the shipped knowledge base covers (each names the passages that
 answer it) and 20 that it does not. The relevance threshold of the composer was chosen on the
-odd-numbered questions (``--tune``); report on the even ones.
+odd-numbered questions (``--tune``); report on the even ones. Both halves were read while the
+composer was improved, so ``data/grounded_questions_fresh.jsonl`` (100 questions written blind
+afterwards, 2026-12-03) is the held-out set: ``--questions
+benchmarks/data/grounded_questions_fresh.jsonl --half all``.
 
 Printed per half:
 
@@ -31,8 +34,8 @@ from pathlib import Path
 QUESTIONS = Path(__file__).resolve().parent / "data" / "grounded_questions.jsonl"
 
 
-def load_questions(half: str) -> list[dict]:
-    rows = [json.loads(line) for line in QUESTIONS.open(encoding="utf-8") if line.strip()]
+def load_questions(half: str, path: Path = QUESTIONS) -> list[dict]:
+    rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
     if half == "all":
         return rows
     return [r for i, r in enumerate(rows) if (i % 2 == 1) == (half == "odd")]
@@ -112,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="default")
     parser.add_argument("--out", type=Path, default=None, help="write answers (JSONL)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        default=QUESTIONS,
+        help="question set (JSONL); data/grounded_questions_fresh.jsonl is the held-out one",
+    )
     args = parser.parse_args(argv)
     from oncogpt.rag.ask import default_kb
     from oncogpt.rag.retrieve import SqliteRetriever
@@ -125,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         from oncogpt.generate import Engine
 
         engine = Engine.load(args.model, adapter="default")
-    results = run(load_questions(args.half)[: args.limit], args.compose, engine, retriever)
+    rows = load_questions(args.half, args.questions)[: args.limit]
+    results = run(rows, args.compose, engine, retriever)
     if args.out:
         with args.out.open("w", encoding="utf-8") as fh:
             for r in results:

@@ -105,6 +105,12 @@ def test_missing_terms_are_strong_evidence():
             [],
         ),
         ("Surgery is the main treatment for early cancer.", "Radiotherapy is used.", []),
+        # a hyphenated word is one item (the held-out question set caught "flu-" flagged)
+        (
+            "Side effects include flu-like symptoms, an acne-like rash, and tiredness.",
+            "Side effects include flu-like symptoms, an acne-like rash, and tiredness.",
+            [],
+        ),
     ],
 )
 def test_list_items_absent_from_the_passage(sentence, passage, missing):

@@ -59,7 +59,9 @@ def overlap(sentence: str, passage: str) -> float:
 
 #: Where a list ("side effects include A, B, or C") divides into its items.
 _ITEM_BREAK = re.compile(
-    r",|;|\(|\)|:|\b(?:or|and|such as|including|include|includes|like)\b", re.IGNORECASE
+    # never inside a hyphenated word: "acne-like", "flu-like" are one item
+    r",|;|\(|\)|:|(?<![\w-])(?:or|and|such as|including|include|includes|like)(?![\w-])",
+    re.IGNORECASE,
 )
 #: An item has at most this many content words; longer pieces are clauses, which the cosine
 #: and the overlap judge.
