@@ -103,9 +103,9 @@ CATEGORY_CASES = [
     ("What should I eat during chemotherapy?", "therapeutic"),
     ("Is surgery or radiotherapy better for her?", "therapeutic"),
     ("How many cycles of chemotherapy do I need?", "therapeutic"),
-    # no cue at all: ties go to the majority class
-    ("Hello doctor.", "therapeutic"),
-    ("", "therapeutic"),
+    # no cue at all (or a tie): nothing asks what to do, so it is a question to understand
+    ("Hello doctor.", "research"),
+    ("", "research"),
 ]
 
 ONCOLOGY_CASES = [
@@ -230,7 +230,7 @@ def test_gated_pattern_without_triggers_always_runs() -> None:
 
 @pytest.mark.integration
 def test_category_accuracy_on_real_data(evaluation: dict[str, float]) -> None:
-    # measured: dev 0.892, held-out 0.804 (majority-class baseline on held-out: 0.732)
+    # measured: dev 0.912, held-out 0.840 (majority-class baseline on held-out: 0.732)
     assert evaluation["category_dev"] >= 0.87
     assert evaluation["category_heldout"] >= 0.78
     assert evaluation["category_clear_heldout"] >= 0.82

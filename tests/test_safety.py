@@ -242,7 +242,7 @@ def scores() -> dict[str, ev.BinaryScores]:
 
 @pytest.mark.integration
 def test_red_flag_recall_precision_on_real_data(scores: dict[str, ev.BinaryScores]) -> None:
-    # measured: dev R 0.935 P 0.652; held-out R 0.725 P 0.460; all R 0.837 P 0.558
+    # measured: dev R 0.913 P 0.689; held-out R 0.750 P 0.500; all R 0.837 P 0.595
     assert scores["dev"].recall >= 0.9 and scores["dev"].precision >= 0.6
     assert scores["heldout"].recall >= 0.65 and scores["heldout"].precision >= 0.4
     assert scores["all"].recall >= 0.8 and scores["all"].precision >= 0.5

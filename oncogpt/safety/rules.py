@@ -43,26 +43,31 @@ _CORD_CONTEXT = (
     r"late stage|stage (?:iv|4)|fourth stage"
 )
 
-_CANT = "can't|cannot|can not|couldn't|could not|unable to"
+# "cant"/"couldnt": patients often drop the apostrophe.
+_CANT = "can't|cannot|can not|couldn't|could not|unable to|cant|couldnt"
 
 
 RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
     RedFlagRule(
         "neutropenic_fever",
-        r"fever(?<!anti fever)(?! clinic)|febrile|high temperature|temperature (?:of |is |was |"
+        r"fever(?<!anti fever)(?<!low grade fever)(?<!low fever)(?<!tumor fever)(?<!tumour fever)"
+        r"(?! clinic)|febrile|high temperature|temperature (?:of |is |was |"
         r"reached )?(?:above |over )?(?:38|39|40)|"
         + lead("38|39|40", r"(?:\.\d)? ?(?:°|degrees?\b|c\b)")
-        + r"|body (?:is |feels )?(?:slightly |a bit )?hot|chills",
+        + r"|body (?:is |feels )?(?:slightly |a bit )?hot|chills|rigou?rs|shivering|shivery|"
+        + lead("temp|temperature", r" (?:is |was |of |reached |now )?(?:3[89]|40)(?:[.,]\d)?\b"),
         context=_CANCER_CONTEXT,
     ),
     RedFlagRule(
         "breathing_difficulty",
         lead("difficult|hard|trouble|struggl|unable|" + _CANT, r"\w* (?:\w+ )?(?:to )?breath")
         + r"|breath\w* (?:is |was |has been |became )?(?:a bit |very |so |quite |more )?"
-        r"(?:difficult|hard|laboured|labored|rapid|fast|heavy)|short of breath|shortness of "
+        r"(?:difficult|hard|laboured|labored|rapid|fast|heavy|short)|short of breath|shortness of "
         r"breath|breathless|out of breath|dyspn|respiratory failure|respiratory distress|gasping|"
         r"suffocat|wheez|panting|"
         + lead(_CANT + "|can only", r" (?:lie down|lie flat|sleep on (?:my|his|her) back)")
+        + "|"
+        + lead("can only|has to|have to|must", r" sleep (?:\w+ ){0,2}sitting")
         + "|"
         + lead(
             "oxygen saturation|spo2|blood oxygen",
@@ -71,9 +76,36 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
         )
         + "|"
         + lead(_CANT, r" catch (?:his |her |my |their )?breath")
+        # Breathlessness on slight effort: "holds his breath and panics when he turns over".
+        + "|"
+        + lead(
+            "hold|holds|holding",
+            r" (?:his |her |my |their )?breath (?:\w+ ){0,4}(?:when|on|if|"
+            r"after|panic)",
+        )
+        + "|"
+        + lead(
+            _CANT,
+            r" (?:speak|say|finish|talk in) (?:a |one )?(?:full |whole |complete )?"
+            r"sentences?",
+        )
+        + "|"
+        + lead("sats|o2 sat|oxygen level|oxygen reading", r" (?:\w+ ){0,3}(?:[5-8]\d)\b")
+        + r"|trach\w* (?:is |was )?(?:blocked|plugged)|stridor|noisy breathing|"
+        r"breathing (?:is |very )?(?:noisy|slow\b)|"
+        + lead("noise|whistle|high pitch", r"\w* (?:\w+ ){0,2}(?:when|while) breathing")
+        + "|"
+        + lead(_CANT, r" get (?:any |enough )?air")
+        + "|"
+        + lead(
+            "breathing|respiratory rate|breaths",
+            r" (?:is |of |at )?(?:[3-6]\d) (?:times |breaths )?(?:a|per) min",
+        )
         # Dependence on oxygen: "can't do without oxygen", "needs oxygen all the time".
         + "|"
         + lead(_CANT + "|no longer", r" (?:do |go |manage |be |live )?without (?:the )?oxygen")
+        + "|"
+        + lead(_CANT, r" take (?:the )?oxygen off")
         + r"|needs? (?:the )?oxygen (?:all the time|all day|constantly|day and night|24)"
         r"|on oxygen (?:all the time|all day|constantly|day and night|24)"
         + r"|lips (?:are |is |have )?(?:turning |turned |gone |going )?(?:blue|purple)|"
@@ -86,13 +118,27 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
     ),
     RedFlagRule(
         "bleeding",
-        r"cough\w* (?:up |out )?(?:a mouthful of |a lot of |much |some |fresh )?blood|"
+        r"cough\w* (?:up |out )?(?:a mouthful of |mouthfuls of |a lot of |much |some |fresh |"
+        r"bright red |dark red |"
+        r"a (?:big |large |great )?amount of |a large amount of |a cup of |a cupful of )?blood|"
         r"spit\w* (?:up |out )?blood|vomit\w* (?:up )?(?:a lot of |some )?blood|"
         r"hemoptysis|haemoptysis|hematemesis|haematemesis|melena|melaena|tarry stool|"
         r"stools? (?:\w+ ){0,3}(?:black|tarry)|"
         r"blood in (?:the |his |her |my )?(?:stool|vomit)|black (?:and tarry )?stool|bloody stool|"
-        r"bleeding (?:\w+ )?(?:heavily|badly|a lot|profusely|(?:won't|doesn't|does not|can't|"
-        r"cannot) stop)|nosebleeds? (?:\w+ ){0,3}(?:won't|doesn't|does not|can't|cannot) stop|"
+        r"bleeding (?:\w+ ){0,4}(?:heavily|badly|a lot|profusely|(?:won't|doesn't|does not|can't|"
+        r"cannot) stop)|"
+        + lead(
+            "nosebleed|nose bleed",
+            r"s? (?:\w+ ){0,3}(?:won't|will not|doesn't|does not|do not|"
+            r"don't|can't|cannot) stop",
+        )
+        + r"|bleeding (?:is |was )?(?:very |so )?heavy|"
+        + lead(
+            "a lot of|lots of|much|heavy|fresh",
+            r" (?:fresh |red )?blood (?:comes |coming |came )?(?:out )?from (?:the |his |her |my )?"
+            r"(?:nose|mouth|vagina|rectum|anus|stoma|wound|tumou?r)",
+        )
+        + "|"
         + lead(
             "heavy|severe|massive|uncontrolled|profuse|persistent",
             r" (?:\w+ )?(?:bleeding|hemorrhage|haemorrhage)",
@@ -104,17 +150,22 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
         r"blood clots? in (?:the |his |her |my )?urine|"
         + lead("won't|will not|doesn't|does not|can't|cannot", " stop bleeding")
         + r"|bleeding (?:\w+ ){0,6}(?:and )?it (?:won't|will not|doesn't|does not|can't) stop|"
+        r"bleeding (?:\w+ ){0,6}(?:won't|will not|doesn't|does not|did not|didn't|can't|cannot) "
+        r"stop|"
         r"bleeding from the tumou?r",
     ),
     RedFlagRule(
         "altered_consciousness",
         r"confusion|"
         + lead(
-            "is|was|became|become|becomes|gets|got|getting|seems|seemed|very|mentally", " confused"
+            "is|was|became|become|becomes|gets|got|getting|seems|seemed|very|mentally|now",
+            " confused",
         )
         + r"|disorient|delirium|delirious|coma(?<![a-z]coma)\b|comatose|unconscious|unresponsive|"
         r"not responding|lost consciousness|loss of consciousness|losing consciousness|seizure|"
-        r"convuls|epileptic|lethargic|talking nonsense|"
+        r"convuls|epileptic|lethargic|talking nonsense|talks nonsense|says strange things|"
+        + lead("doesn't|does not|didn't|did not", r" respond (?:\w+ ){0,2}(?:when|to)")
+        + "|"
         + lead("can't|cannot|hard to|difficult to", " wake")
         + "|"
         + lead("doesn't|does not|didn't", r" recogni[sz]e")
@@ -131,7 +182,12 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
         + r"|sudden\w* (?:\w+ ){0,3}(?:blind|paraly|numb|weak|(?:can't|cannot|couldn't) "
         r"(?:move|speak|see|open))|hemipleg|facial droop|face droop|face is droop|became blind|"
         + lead("lost|loss of|losing", r" (?:his |her |my )?(?:vision|sight)")
-        + r"|one side of (?:the|his|her|my) body",
+        + r"|one side of (?:the|his|her|my) body|mouth (?:is )?crooked|crooked mouth|"
+        r"speech (?:is |has become |became |has gone |went )?(?:slurred|jumbled|garbled)|"
+        r"dragging (?:his|her|my) (?:left |right )?(?:foot|leg)|"
+        + lead(
+            _CANT, r" (?:lift|raise|move) (?:his |her |my |the )?(?:right|left) (?:arm|leg|hand)"
+        ),
     ),
     RedFlagRule(
         "raised_intracranial_pressure",
@@ -155,7 +211,16 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
         + "|"
         + lead(_CANT, r" (?:stand or )?walk")
         + r"|paralys|paralyz|bladder control|bowel control|incontinen|urinary retention|"
-        + lead(_CANT + "|lost", r" control (?:of )?(?:his |her |my |the )?(?:bladder|bowel)")
+        r"saddle (?:area )?numb|numb\w* (?:in |around )?(?:the |his |her |my )?(?:saddle|groin|"
+        r"buttocks|bottom)|"
+        + lead("wet|wets|wetting", r" (?:him|her|my|them)sel(?:f|ves)")
+        + "|"
+        + lead(
+            _CANT + "|lost",
+            r" control (?:of )?(?:his |her |my |the )?(?:bladder|bowel|urine|urination|stool)",
+        )
+        + "|"
+        + lead(_CANT, r" move (?:the |his |her |my |both )?legs?\b")
         + "|"
         + lead(_CANT, r" (?:urinate|pee)")
         + "|"
@@ -199,13 +264,21 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
             "hasn't|has not|haven't|have not|hadn't",
             r" (?:eaten|drunk|eaten or drunk) (?:\w+ ){0,3}(?:for|in) (?:\w+ ){0,2}days",
         )
+        + "|"
+        + lead(
+            "not|doesn't|does not|didn't|did not|hasn't|has not",
+            r" (?:eat|eaten|drink|drunk)(?: or| and| nor) (?:drink|drunk|eat|eaten) (?:\w+ ){0,3}"
+            r"(?:for )?(?:\d|two|three|four|five|several|a few) days",
+        )
         + r"|intestinal obstruction|bowel obstruction",
     ),
     RedFlagRule(
         # kidney failure / tumour lysis / dehydration
         "no_urine",
         r"no urine|little urine|"
-        + lead("hasn't|has not|haven't|have not|not", r" (?:urinated|passed urine|peed)")
+        + lead("hasn't|has not|haven't|have not|not", r" (?:urinated|passed (?:any )?urine|peed)")
+        + "|"
+        + lead("hardly|barely", r" (?:peeing|urinating|pass\w* (?:any )?urine)")
         + "|"
         + lead(_CANT, r" (?:urinate|pee|pass urine)")
         + r"|anuria|oliguria",
@@ -219,7 +292,12 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
         # dehydration on treatment
         "severe_diarrhoea",
         r"diarrh\w* (?:\w+ ){0,5}(?:[6-9]|\d\d|six|seven|eight|nine|ten|many) times|"
-        r"severe diarrh|diarrh\w* (?:\w+ ){0,6}(?:dizz|faint|dehydrat)",
+        r"severe diarrh|diarrh\w* (?:\w+ ){0,6}(?:dizz|faint|dehydrat)|"
+        + lead("7|8|9", r" (?:\w+ )?stools (?:a|per|each) day")
+        + "|"
+        + lead("1|2|3|4|5|6|7|8|9", r"\d (?:\w+ )?stools (?:a|per|each) day")
+        + "|"
+        + lead("seven|eight|nine|ten|fifteen|twenty", r" (?:\w+ )?stools (?:a|per|each) day"),
         context=_CANCER_CONTEXT,
     ),
     RedFlagRule(
@@ -238,7 +316,8 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
         r"heart (?:is |was )?racing|pulse (?:is |was )?racing|racing heart|"
         + lead("pulse|heart rate", r" (?:\w+ ){0,3}(?:1[3-9]\d|[2-4]\d)\b")
         + r"|blood pressure (?:\w+ ){0,2}(?:dropp|fell|very low|too low)|cold sweat|"
-        r"in shock\b|into shock\b",
+        r"in shock\b|into shock\b|"
+        + lead("blood pressure|bp", r" (?:\w+ ){0,3}(?:2[0-4]\d|1[89]\d) ?/ ?1[1-9]\d\b"),
     ),
     RedFlagRule(
         "fainting",
@@ -267,8 +346,11 @@ _NEGATION_RX = re.compile(
 _HYPOTHETICAL_RX = re.compile(
     r"\b(?:prevent\w*|avoid\w*|in case|if|what if|risk of|chance of|prone to|watch (?:out )?for|"
     r"signs? of|worried about|afraid of|causes?(?! of)|"
-    r"side effects? (?:such as|like|include|including|are)|when should)\b"
+    r"side effects? (?:such as|like|include|including|are)|when should|is it true|heard that|"
+    r"can (?:make|lead to)|may (?:make|lead to|happen))\b"
 )
+# A question about a condition, not a report of it: "what is superior vena cava syndrome?"
+_ASKING_ABOUT_RX = re.compile(r"\b(?:what|how dangerous|how serious) (?:is|are) (?:an? |the )?$")
 # "Is vomiting a side effect of cisplatin?" asks about a side effect, it does not report one.
 _SIDE_EFFECT_AFTER_RX = re.compile(r"^(?: \w+){0,3} side effects?\b")
 # Mild or occasional symptoms are not emergencies ("occasionally chest pain").
@@ -278,7 +360,13 @@ _MILD_RX = re.compile(r"\b(?:occasional(?:ly)?|slight(?:ly)?|mild(?:ly)?|a littl
 _HISTORY_RX = re.compile(
     r"\b(?:\d+|one|two|three|four|five|six|several|many|a few) years? ago|a year ago|last year|"
     r"the year before|(?:19|20)\d\d|for (?:\d+|two|three|four|five|ten|many|several) years|"
-    r"previously|used to|history of|once had|"
+    r"for (?:more than |over |nearly |almost |about )?(?:\d+|two|three|four|five|six|several|many) "
+    r"months|last month|(?:\d+|a|one|two|three|four|five|six|several) months? ago|"
+    r"at (?:the time of )?diagnosis|"
+    r"when (?:it|the cancer|the tumou?r|he|she|i) was (?:found|diagnosed)|"
+    r"previously|used to|history of|once had|at (?:the )?age (?:of )?\d+|as a (?:child|baby|kid)|"
+    r"years ago|when (?:i|he|she) was (?:a teenager|a child|a kid|young|little)|"
+    r"in (?:his|her|my) (?:teens|twenties|thirties|forties)|"
     r"at (?:that|the) time|at the (?:beginning|start)|initially|at first|"
     r"before (?:the )?(?:surgery|operation|diagnosis|chemo\w*|treatment)"
 )
@@ -290,6 +378,13 @@ _CURRENT_RX = re.compile(
 _RESOLVED_RX = re.compile(
     r"^\W*(?:\w+ ){0,3}?(?:(?:has |have |had |was |were )?(?:disappeared|subsided|subsides|"
     r"resolved|went away|gone|stopped|relieved|eased|improved|got better|under control))\b"
+)
+# A resolution later in the sentence ("vomiting in the first days, it stopped after 3 days",
+# "headache and vomiting before the operation, after it they are gone").
+_RESOLVED_LATER_RX = re.compile(
+    r"\b(?:it|they|these|this|both|all|which)(?: \w+){0,2} (?:(?:has|have|had|is|are|was|were) )?"
+    r"(?:now )?(?:disappeared|subsided|resolved|went away|gone|stopped|eased|got better|"
+    r"alleviated|relieved|settled)\b"
 )
 # Clause boundaries for negation scope; sentence boundaries for history scope.
 _CLAUSE_RX = re.compile(r"[,;:.!?\n]| but | and | however | although | whereas ")
@@ -396,11 +491,17 @@ def is_current(text: str, start: int, end: int) -> bool:
     clause = _clause_before(text, start)
     if _NEGATION_RX.search(clause) or _HYPOTHETICAL_RX.search(clause) or _MILD_RX.search(clause):
         return False
+    if _ASKING_ABOUT_RX.search(clause):
+        return False
     # what follows the mention, from the end of its last word ("vomit|ing stopped")
     after = _WORD_TAIL_RX.sub("", text[end : end + 60], count=1)
     if _MILD_RX.match(after.lstrip()):
         return False
     if _RESOLVED_RX.match(after) or _SIDE_EFFECT_AFTER_RX.match(after):
+        return False
+    sentence_after = text[end : end + _WINDOW]
+    stop = _SENTENCE_END_RX.search(sentence_after)
+    if _RESOLVED_LATER_RX.search(sentence_after[: stop.start()] if stop else sentence_after):
         return False
     sentence = _sentence_around(text, start, end)
     return not (_HISTORY_RX.search(sentence) and not _CURRENT_RX.search(sentence))
