@@ -50,9 +50,10 @@ _CANT = "can't|cannot|can not|couldn't|could not|unable to|cant|couldnt"
 RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
     RedFlagRule(
         "neutropenic_fever",
-        r"fever(?<!anti fever)(?<!low grade fever)(?<!low fever)(?<!tumor fever)(?<!tumour fever)"
-        r"(?! clinic)|febrile|high temperature|temperature (?:of |is |was |"
-        r"reached )?(?:above |over )?(?:38|39|40)|"
+        # "tumour fever" stays a red flag: on chemotherapy, infection cannot be told from it at
+        # home (a low-grade fever, under 38 C, is graded "today" by the learned head instead)
+        r"fever(?<!anti fever)(?<!low grade fever)(?<!low fever)(?! clinic)|febrile|"
+        r"high temperature|temperature (?:of |is |was |reached )?(?:above |over )?(?:38|39|40)|"
         + lead("38|39|40", r"(?:\.\d)? ?(?:°|degrees?\b|c\b)")
         + r"|body (?:is |feels )?(?:slightly |a bit )?hot|chills|rigou?rs|shivering|shivery|"
         + lead("temp|temperature", r" (?:is |was |of |reached |now )?(?:3[89]|40)(?:[.,]\d)?\b"),
