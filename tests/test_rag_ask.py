@@ -253,6 +253,15 @@ def test_question_without_symptoms_gets_no_care_sentence(osimertinib_hits, engin
         ("However, most people recover.", "Most people recover."),
         ("Also, it is given every 3 weeks.", "It is given every 3 weeks."),
         ("Surgery is the main treatment.", "Surgery is the main treatment."),
+        (
+            "People receiving pemetrexed also have a vitamin B12 injection.",
+            "People receiving pemetrexed have a vitamin B12 injection.",
+        ),
+        ("CAPOX (also called XELOX) is given.", "CAPOX (also called XELOX) is given."),
+        (
+            "Gemcitabine, also known as Gemzar, is given.",
+            "Gemcitabine, also known as Gemzar, is given.",
+        ),
     ],
 )
 def test_first_sentence_stands_alone(sentence, expected):

@@ -83,6 +83,11 @@ RED_FLAG_CASES = [
         "altered_consciousness",
     ),  # fmt: skip
     ("He cannot pee since yesterday.", "no_urine"),
+    (
+        "Mum has breast cancer in her bones. Last 2 days very thirsty, constipated, sleepy and "
+        "a little confused.",
+        "hypercalcaemia",
+    ),
     # not emergencies now: negated, past, preventive, hypothetical, resolved, mild, no context
     ("No fever, no cough, appetite is good.", None),
     ("Last year he had a fever during chemotherapy.", None),

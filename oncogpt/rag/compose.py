@@ -82,7 +82,9 @@ CARE_RELEVANCE = 0.20
 #: as its first sentence).
 _LEANING = re.compile(r"^(?:also|however|in addition|additionally|moreover|furthermore|but),\s*",
                       re.IGNORECASE)  # fmt: skip
-_ALSO = re.compile(r"\b(can|may|might|will|is|are|does|do|should|could)\s+also\s+", re.IGNORECASE)
+#: "also" early in the sentence, before its verb ("People receiving pemetrexed also have ...");
+#: "also called"/"also known as" name a thing and stay.
+_ALSO = re.compile(r"^([^,(]{0,60}?\w)\s+also\s+(?!called|known)", re.IGNORECASE)
 
 REWRITE_INSTRUCTION = (
     "Rewrite the sentence below in plain words for a patient. Keep every fact, number and "

@@ -285,9 +285,14 @@ RED_FLAG_RULES: tuple[RedFlagRule, ...] = (
         + r"|anuria|oliguria",
     ),
     RedFlagRule(
-        # raised calcium with bone disease: thirst, confusion, constipation, can kill
+        # raised calcium with bone disease: thirst, confusion, constipation, can kill. Also the
+        # symptoms without the word (NCI PDQ "Hypercalcemia"), read on the fresh grounded
+        # question set: "very thirsty, constipated, sleepy and a little confused".
         "hypercalcaemia",
-        r"hypercalc|high (?:blood |serum )?calcium|calcium (?:\w+ ){0,2}(?:high|elevated|raised)",
+        r"hypercalc|high (?:blood |serum )?calcium|calcium (?:\w+ ){0,2}(?:high|elevated|raised)|"
+        + lead("thirsty|thirst", r"\w*\W+(?:\w+\W+){0,8}?(?:confus|drowsy|sleepy)")
+        + "|"
+        + lead("confused|confusion|drowsy|sleepy", r"\W+(?:\w+\W+){0,8}?thirst"),
     ),
     RedFlagRule(
         # dehydration on treatment
