@@ -126,13 +126,17 @@ SCLC = [
 ]
 
 
-@pytest.fixture(scope="module")
-def sclc_hits(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sclc")
+def _retriever_over(folder, passages: list[dict]) -> SqliteRetriever:
+    """A retriever over a KB built from `passages` in `folder`."""
     src = folder / "kb.jsonl"
-    src.write_text("\n".join(json.dumps(r) for r in SCLC))
+    src.write_text("\n".join(json.dumps(r) for r in passages))
     build_kb([src], folder / "kb.sqlite")
     return SqliteRetriever(folder / "kb.sqlite")
+
+
+@pytest.fixture(scope="module")
+def sclc_hits(tmp_path_factory):
+    return _retriever_over(tmp_path_factory.mktemp("sclc"), SCLC)
 
 
 def test_grounded_answer_is_passage_sentences_all_supported(sclc_hits, engine):
@@ -222,11 +226,7 @@ OSIMERTINIB = [
 
 @pytest.fixture(scope="module")
 def osimertinib_hits(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("osi")
-    src = folder / "kb.jsonl"
-    src.write_text("\n".join(json.dumps(r) for r in OSIMERTINIB))
-    build_kb([src], folder / "kb.sqlite")
-    return SqliteRetriever(folder / "kb.sqlite")
+    return _retriever_over(tmp_path_factory.mktemp("osi"), OSIMERTINIB)
 
 
 def test_symptom_question_ends_with_when_to_seek_care(osimertinib_hits, engine):
