@@ -283,3 +283,31 @@ def test_trade_names_read_as_generic_drugs(text, expected):
     from oncogpt.rag.terms import drugs
 
     assert drugs(text) == expected
+
+
+HYPERCALCAEMIA = [
+    {
+        "id": "hypercalcaemia",
+        "title": "Hypercalcemia in cancer",
+        "text": "Hypercalcemia means there is too much calcium in the blood. Signs include loss "
+        "of appetite, nausea, thirst, frequent urination, constipation, tiredness, and "
+        "confusion. Severe hypercalcemia can be life-threatening, so it needs prompt treatment.",
+    },
+    {
+        "id": "breast-follow-up",
+        "title": "Breast cancer follow-up",
+        "text": "People treated for breast cancer should report new lumps in the breast or "
+        "armpit, bone pain, or persistent headaches without waiting for the next appointment.",
+    },
+]
+
+
+def test_emergency_the_triage_finds_is_explained_from_its_passage(tmp_path, engine):
+    retriever = _retriever_over(tmp_path, HYPERCALCAEMIA)
+    question = (
+        "Mum has breast cancer in her bones. The last 2 days she is very thirsty, "
+        "constipated, sleepy and a little confused. Is the cancer getting worse?"
+    )
+    cited = ask_with_citations(engine, retriever, question, GREEDY, k=1)
+    assert "URGENT" in cited.checked  # the triage's hypercalcaemia rule
+    assert "thirst, frequent urination, constipation" in cited.answer

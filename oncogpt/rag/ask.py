@@ -121,20 +121,54 @@ def ask_with_citations(
     from oncogpt.rag.compose import compose as compose_answer
     from oncogpt.safety import apply_safety, assess
 
-    hits = list(retriever.search(question, k))
+    safety = assess(question)
+    hits, urgent = _with_emergency_passages(list(retriever.search(question, k)), retriever, safety)
     scorer = SupportScorer()
     if compose == "free":
         answer = attach_citations(_free_answer(engine, question, hits, sampling), hits, scorer)
     else:
-        answer, _ = compose_answer(question, hits, scorer, engine, compose, on_sentence)
+        answer, _ = compose_answer(question, hits, scorer, engine, compose, on_sentence, urgent)
     covered = compose == "free" or bool(citation_markers(answer))
     report = check_answer(answer if covered else "", hits, encoder=scorer.encoder)
     checked = render_checked(report, mode=mode) if covered else answer  # type: ignore[arg-type]
     if compose != "free":
         checked = _close(checked, NEXT_STEP)
     # Safety goes on last so its fixed messages are never checked as claims.
-    checked = apply_safety(checked, assess(question))
+    checked = apply_safety(checked, safety)
     return CitedAnswer(question, answer, hits, report, checked)
+
+
+#: The oncologic emergencies that the triage names and the KB explains, as a search for their
+#: passages. A patient describes the picture ("very thirsty, constipated, sleepy and a little
+#: confused"), rarely its name, so a search on their words alone missed the passage on
+#: hypercalcaemia (the fresh question set, docs/rag.md).
+EMERGENCY_QUERIES = {
+    "hypercalcaemia": "hypercalcemia high calcium symptoms in cancer",
+    "cord_compression": "spinal cord compression symptoms emergency",
+    "svc_swelling": "superior vena cava syndrome swelling of face and neck",
+    "neutropenic_fever": "fever during chemotherapy neutropenia call right away",
+    "thrombosis": "blood clot deep vein thrombosis signs in cancer",
+    "raised_intracranial_pressure": "brain metastases headache vomiting raised pressure",
+    "anaphylaxis": "infusion reaction allergic reaction during treatment",
+}
+
+
+def _with_emergency_passages(
+    hits: list[Any], retriever: Any, safety: Any
+) -> tuple[list[Any], frozenset[int]]:
+    """The retrieved passages plus the best two passages on each emergency the triage found
+    (when the search on the patient's words did not already bring them), and the 1-based
+    numbers of the passages on those emergencies."""
+    urgent = set()
+    for reason in safety.red_flag_reasons:
+        query = EMERGENCY_QUERIES.get(reason)
+        for hit in retriever.search(query, 2) if query else []:
+            ids = [h.id for h in hits]
+            if hit.id not in ids:
+                hits.append(hit)
+                ids.append(hit.id)
+            urgent.add(ids.index(hit.id) + 1)
+    return hits, frozenset(urgent)
 
 
 def _close(checked: str, closing: str) -> str:

@@ -54,6 +54,12 @@ COSINE_WEIGHT = 0.6
 #: Added when a sentence names a drug that the question names.
 DRUG_BONUS = 0.1
 
+#: Added for a sentence of a passage on an emergency that the triage found in the question: a
+#: patient describes the picture, not its name, so those sentences score low on the question's
+#: own words (0.21-0.30 for hypercalcaemia against "very thirsty, constipated, sleepy and a
+#: little confused") although they are what the patient needs to read.
+EMERGENCY_BONUS = 0.15
+
 #: Both are added after checking: neither states a medical fact.
 NOT_COVERED = "The sources do not cover this question, so I cannot answer it from them."
 NOT_COVERED_DRUG = "The sources do not cover {drugs}, so I cannot answer this from them."
@@ -102,10 +108,15 @@ class Selected:
 
 
 def _relevance(
-    question: str, sentences: Sequence[str], titled: Sequence[str], scorer: SupportScorer
+    question: str,
+    sentences: Sequence[str],
+    titled: Sequence[str],
+    scorer: SupportScorer,
+    urgent: Sequence[bool] = (),
 ) -> np.ndarray:
     """Cosine of the titled sentence with the question, overlap of the sentence's own words with
-    the question's, and a bonus when the sentence names a drug the question names."""
+    the question's, a bonus when the sentence names a drug the question names, and one when it
+    comes from a passage on an emergency the question describes (`urgent`)."""
     vecs = scorer._embed([question, *titled])  # noqa: SLF001 - the scorer's cached encoder
     cos = vecs[1:] @ vecs[0]
     q_words, q_drugs = content_words(question), drugs(question)
@@ -113,7 +124,8 @@ def _relevance(
         [len(q_words & content_words(s)) / max(1, min(len(q_words), 12)) for s in sentences]
     )
     named = np.array([bool(q_drugs & drugs(s)) for s in sentences], dtype=float)
-    return COSINE_WEIGHT * cos + (1 - COSINE_WEIGHT) * np.minimum(lex, 1.0) + DRUG_BONUS * named
+    bonus = DRUG_BONUS * named + EMERGENCY_BONUS * np.array(list(urgent) or 0.0, dtype=float)
+    return COSINE_WEIGHT * cos + (1 - COSINE_WEIGHT) * np.minimum(lex, 1.0) + bonus
 
 
 def select_sentences(
@@ -122,8 +134,10 @@ def select_sentences(
     scorer: SupportScorer,
     max_sentences: int = MAX_SENTENCES,
     min_relevance: float = MIN_RELEVANCE,
+    urgent: frozenset[int] = frozenset(),
 ) -> list[Selected]:
-    """The passage sentences that answer the question best, best first (may be empty)."""
+    """The passage sentences that answer the question best, best first (may be empty).
+    `urgent`: numbers of the passages on an emergency the question describes."""
     pool = [
         (sentence, n)
         for n, hit in enumerate(hits, start=1)
@@ -141,7 +155,8 @@ def select_sentences(
     # stage. The standard treatment is ..."): a sentence alone often does not say which stage,
     # drug or site it is about, and the question usually does.
     titled = [f"{hits[n - 1].title}. {s}" for s, n in pool]
-    scores = _relevance(question, [s for s, _ in pool], titled, scorer)
+    flags = [n in urgent for _, n in pool]
+    scores = _relevance(question, [s for s, _ in pool], titled, scorer, flags)
     order = np.argsort(-scores)
     best = float(scores[order[0]])
     if best < min_relevance:
@@ -200,11 +215,16 @@ def off_topic(question: str, sentence: str) -> bool:
 
 
 def care_sentence(
-    question: str, hits: Sequence[Any], kept: Sequence[Selected], scorer: SupportScorer
+    question: str,
+    hits: Sequence[Any],
+    kept: Sequence[Selected],
+    scorer: SupportScorer,
+    urgent: frozenset[int] = frozenset(),
 ) -> Selected | None:
     """The retrieved passages' sentence on when to seek care, for a question about a symptom or
     side effect whose kept sentences do not already say it (None otherwise)."""
-    if not _SYMPTOM_QUESTION.search(question) or any(_CARE.search(k.text) for k in kept):
+    symptom = _SYMPTOM_QUESTION.search(question) or urgent
+    if not symptom or any(_CARE.search(k.text) for k in kept):
         return None
     q_drugs, cited = drugs(question), {k.passage for k in kept}
     pool = [
@@ -223,7 +243,8 @@ def care_sentence(
     if not pool:
         return None
     titled = [f"{hits[n - 1].title}. {s}" for s, n in pool]
-    scores = _relevance(question, [s for s, _ in pool], titled, scorer)
+    flags = [n in urgent for _, n in pool]
+    scores = _relevance(question, [s for s, _ in pool], titled, scorer, flags)
     best = int(np.argmax(scores))
     if scores[best] < CARE_RELEVANCE:
         return None
@@ -269,18 +290,20 @@ def compose(
     engine: Any = None,
     mode: str = "extract",
     on_sentence: Callable[[str], None] | None = None,
+    urgent: frozenset[int] = frozenset(),
 ) -> tuple[str, list[Selected]]:
     """The grounded answer text with [n] markers, and the sentences it rests on.
-    `on_sentence` receives each sentence as soon as it is composed (streaming front ends)."""
+    `on_sentence` receives each sentence as soon as it is composed (streaming front ends);
+    `urgent` numbers the passages on an emergency that the question describes."""
     if mode not in ("extract", "rewrite"):
         raise ValueError(f"compose mode must be 'extract' or 'rewrite', not {mode!r}")
     missing = unknown_drugs(question, hits)
     if missing:
         return NOT_COVERED_DRUG.format(drugs=" or ".join(sorted(missing))), []
-    chosen = select_sentences(question, hits, scorer)
+    chosen = select_sentences(question, hits, scorer, urgent=urgent)
     if not chosen:
         return NOT_COVERED, []
-    care = care_sentence(question, hits, chosen, scorer)
+    care = care_sentence(question, hits, chosen, scorer, urgent)
     if care is not None:
         chosen.append(care)
     lines = []
