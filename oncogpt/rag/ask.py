@@ -122,7 +122,7 @@ def ask_with_citations(
     from oncogpt.safety import apply_safety, assess
 
     safety = assess(question)
-    hits, urgent = _with_emergency_passages(list(retriever.search(question, k)), retriever, safety)
+    hits, urgent = _with_emergency_passages(retriever.search(question, k), retriever, safety)
     scorer = SupportScorer()
     if compose == "free":
         answer = attach_citations(_free_answer(engine, question, hits, sampling), hits, scorer)
@@ -154,20 +154,20 @@ EMERGENCY_QUERIES = {
 
 
 def _with_emergency_passages(
-    hits: list[Any], retriever: Any, safety: Any
+    hits: Any, retriever: Any, safety: Any
 ) -> tuple[list[Any], frozenset[int]]:
     """The retrieved passages plus the best two passages on each emergency the triage found
     (when the search on the patient's words did not already bring them), and the 1-based
     numbers of the passages on those emergencies."""
-    urgent = set()
+    hits, urgent = list(hits), set()
+    number = {h.id: n for n, h in enumerate(hits, start=1)}
     for reason in safety.red_flag_reasons:
         query = EMERGENCY_QUERIES.get(reason)
         for hit in retriever.search(query, 2) if query else []:
-            ids = [h.id for h in hits]
-            if hit.id not in ids:
+            if hit.id not in number:
                 hits.append(hit)
-                ids.append(hit.id)
-            urgent.add(ids.index(hit.id) + 1)
+                number[hit.id] = len(hits)
+            urgent.add(number[hit.id])
     return hits, frozenset(urgent)
 
 

@@ -108,15 +108,19 @@ class Selected:
 
 
 def _relevance(
-    question: str,
-    sentences: Sequence[str],
-    titled: Sequence[str],
-    scorer: SupportScorer,
-    urgent: Sequence[bool] = (),
-) -> np.ndarray:
-    """Cosine of the titled sentence with the question, overlap of the sentence's own words with
-    the question's, a bonus when the sentence names a drug the question names, and one when it
-    comes from a passage on an emergency the question describes (`urgent`)."""
+    question: str, pool: Sequence[tuple[str, int]], hits: Sequence[Any], scorer: SupportScorer,
+    urgent: frozenset[int],
+) -> np.ndarray:  # fmt: skip
+    """Relevance of each (sentence, passage number) of the pool to the question: cosine of the
+    titled sentence with the question, overlap of the sentence's own words with the question's,
+    a bonus when the sentence names a drug the question names, and one when it comes from a
+    passage on an emergency the question describes (`urgent`).
+
+    Each sentence is read with its passage's title ("Small cell lung cancer: extensive stage.
+    The standard treatment is ..."): a sentence alone often does not say which stage, drug or
+    site it is about, and the question usually does."""
+    sentences = [s for s, _ in pool]
+    titled = [f"{hits[n - 1].title}. {s}" for s, n in pool]
     vecs = scorer._embed([question, *titled])  # noqa: SLF001 - the scorer's cached encoder
     cos = vecs[1:] @ vecs[0]
     q_words, q_drugs = content_words(question), drugs(question)
@@ -124,7 +128,8 @@ def _relevance(
         [len(q_words & content_words(s)) / max(1, min(len(q_words), 12)) for s in sentences]
     )
     named = np.array([bool(q_drugs & drugs(s)) for s in sentences], dtype=float)
-    bonus = DRUG_BONUS * named + EMERGENCY_BONUS * np.array(list(urgent) or 0.0, dtype=float)
+    flagged = np.array([n in urgent for _, n in pool], dtype=float)
+    bonus = DRUG_BONUS * named + EMERGENCY_BONUS * flagged
     return COSINE_WEIGHT * cos + (1 - COSINE_WEIGHT) * np.minimum(lex, 1.0) + bonus
 
 
@@ -151,12 +156,7 @@ def select_sentences(
     pool = naming or pool
     if not pool:
         return []
-    # Each sentence is read with its passage's title ("Small cell lung cancer: extensive
-    # stage. The standard treatment is ..."): a sentence alone often does not say which stage,
-    # drug or site it is about, and the question usually does.
-    titled = [f"{hits[n - 1].title}. {s}" for s, n in pool]
-    flags = [n in urgent for _, n in pool]
-    scores = _relevance(question, [s for s, _ in pool], titled, scorer, flags)
+    scores = _relevance(question, pool, hits, scorer, urgent)
     order = np.argsort(-scores)
     best = float(scores[order[0]])
     if best < min_relevance:
@@ -242,9 +242,7 @@ def care_sentence(
     ]
     if not pool:
         return None
-    titled = [f"{hits[n - 1].title}. {s}" for s, n in pool]
-    flags = [n in urgent for _, n in pool]
-    scores = _relevance(question, [s for s, _ in pool], titled, scorer, flags)
+    scores = _relevance(question, pool, hits, scorer, urgent)
     best = int(np.argmax(scores))
     if scores[best] < CARE_RELEVANCE:
         return None

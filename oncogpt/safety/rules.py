@@ -481,23 +481,25 @@ def _clause_before(text: str, start: int) -> str:
     return window[cuts[-1] :] if cuts else window
 
 
+def _rest_of_sentence(text: str, end: int) -> str:
+    after = text[end : end + _WINDOW]
+    stop = _SENTENCE_END_RX.search(after)
+    return after[: stop.start()] if stop else after
+
+
 def _sentence_around(text: str, start: int, end: int) -> str:
     before = text[max(0, start - _WINDOW) : start]
     cuts = [m.end() for m in _SENTENCE_END_RX.finditer(before)]
-    after = text[end : end + _WINDOW]
-    stop = _SENTENCE_END_RX.search(after)
-    return (
-        (before[cuts[-1] :] if cuts else before) + " " + (after[: stop.start()] if stop else after)
-    )
+    return (before[cuts[-1] :] if cuts else before) + " " + _rest_of_sentence(text, end)
 
 
 def is_current(text: str, start: int, end: int) -> bool:
     """Whether the mention at ``text[start:end]`` is an event happening now: not negated,
     not hypothetical or preventive, not resolved, not only history."""
     clause = _clause_before(text, start)
-    if _NEGATION_RX.search(clause) or _HYPOTHETICAL_RX.search(clause) or _MILD_RX.search(clause):
-        return False
-    if _ASKING_ABOUT_RX.search(clause):
+    if any(
+        rx.search(clause) for rx in (_NEGATION_RX, _HYPOTHETICAL_RX, _MILD_RX, _ASKING_ABOUT_RX)
+    ):
         return False
     # what follows the mention, from the end of its last word ("vomit|ing stopped")
     after = _WORD_TAIL_RX.sub("", text[end : end + 60], count=1)
@@ -505,9 +507,7 @@ def is_current(text: str, start: int, end: int) -> bool:
         return False
     if _RESOLVED_RX.match(after) or _SIDE_EFFECT_AFTER_RX.match(after):
         return False
-    sentence_after = text[end : end + _WINDOW]
-    stop = _SENTENCE_END_RX.search(sentence_after)
-    if _RESOLVED_LATER_RX.search(sentence_after[: stop.start()] if stop else sentence_after):
+    if _RESOLVED_LATER_RX.search(_rest_of_sentence(text, end)):
         return False
     sentence = _sentence_around(text, start, end)
     return not (_HISTORY_RX.search(sentence) and not _CURRENT_RX.search(sentence))
