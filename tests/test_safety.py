@@ -171,6 +171,20 @@ HARM_CASES = [
     ("He doesn't want to live in a nursing home.", None),
     ("I would rather die than have surgery, says my grandfather.", None),
     ("Painkillers are not working any more.", None),
+    # thoughts of death told without a request: the answer is kept, with where to get help
+    (
+        "Dad keeps saying he's a burden on us and last night said he wishes he wouldn't wake up.",
+        "thoughts",
+    ),
+    ("My mum said she wants to die, she is so tired of the chemo.", "thoughts"),
+    ("He told the nurse we would be better off without him.", "thoughts"),
+    ("I feel like a burden to everyone since the diagnosis.", "thoughts"),
+    ("Dad said he would kill himself if the cancer came back.", "thoughts"),
+    ("She wants to die at home, not in the hospital.", None),
+    ("Sorry for being a burden, but can I ask one more question about my scan?", None),
+    ("The doctor said he might not wake up after the operation.", None),
+    ("I have no thoughts of harming myself, is there a counsellor at the centre?", None),
+    ("The nurse asks about suicidal thoughts at every visit, is that standard?", None),
 ]
 
 
@@ -306,6 +320,9 @@ POLICY_CASES = [
     ("none", None, False, "", "", False),
     ("none", None, True, "", "\n\n" + DISCLAIMER, False),
     ("emergency", "self", True, "", "", True),
+    # thoughts: its own message first whatever the grade, and the answer follows
+    ("emergency", "thoughts", True, safety.THOUGHTS_MESSAGE + "\n\n", "\n\n" + DISCLAIMER, False),
+    ("none", "thoughts", False, safety.THOUGHTS_MESSAGE + "\n\n", "", False),
 ]
 
 
@@ -321,6 +338,12 @@ def test_safety_frame(urgency, harm, disclaimer, prefix, suffix, replaced) -> No
     else:
         assert frame.wrap(ANSWER) == CRISIS_MESSAGE
         assert frame.protected_chars == len(CRISIS_MESSAGE)
+
+
+def test_thoughts_message_says_where_to_get_help_now_and_today() -> None:
+    text = safety.THOUGHTS_MESSAGE
+    assert "988" in text and "116 123" in text and "emergency number" in text
+    assert "today" in text and "can't help" not in text
 
 
 def test_grade_messages_differ_and_say_what_to_do() -> None:

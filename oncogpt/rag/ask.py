@@ -150,18 +150,20 @@ EMERGENCY_QUERIES = {
     "thrombosis": "blood clot deep vein thrombosis signs in cancer",
     "raised_intracranial_pressure": "brain metastases headache vomiting raised pressure",
     "anaphylaxis": "infusion reaction allergic reaction during treatment",
+    # not a red flag but a harm the triage finds: thoughts of death told without a request
+    "thoughts": "depression signs thoughts of death or suicide in people with cancer",
 }
 
 
 def _with_emergency_passages(
     hits: Any, retriever: Any, safety: Any
 ) -> tuple[list[Any], frozenset[int]]:
-    """The retrieved passages plus the best two passages on each emergency the triage found
-    (when the search on the patient's words did not already bring them), and the 1-based
-    numbers of the passages on those emergencies."""
+    """The retrieved passages plus the best two passages on each emergency the triage found, and
+    on thoughts of death it found (when the search on the patient's words did not already bring
+    them), and the 1-based numbers of the passages on those."""
     hits, urgent = list(hits), set()
     number = {h.id: n for n, h in enumerate(hits, start=1)}
-    for reason in safety.red_flag_reasons:
+    for reason in (*safety.red_flag_reasons, *([safety.harm] if safety.harm else [])):
         query = EMERGENCY_QUERIES.get(reason)
         for hit in retriever.search(query, 2) if query else []:
             if hit.id not in number:

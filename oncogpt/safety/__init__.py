@@ -22,6 +22,8 @@ from oncogpt.safety.policy import (
     EMERGENCY,
     NONE,
     SEPARATOR,
+    THOUGHTS,
+    THOUGHTS_MESSAGE,
     TODAY,
     TODAY_MESSAGE,
     URGENCIES,
@@ -39,6 +41,8 @@ __all__ = [
     "EMERGENCY",
     "NONE",
     "SEPARATOR",
+    "THOUGHTS",
+    "THOUGHTS_MESSAGE",
     "TODAY",
     "TODAY_MESSAGE",
     "URGENCIES",
@@ -57,7 +61,7 @@ class SafetyAssessment:
 
     urgency: str  # "emergency" | "today" | "none"
     red_flag_reasons: tuple[str, ...]  # the rules that fired
-    harm: str | None  # "self" | "others" | None
+    harm: str | None  # "self" | "others" | "thoughts" | None
     learned: Reading | None = None  # the learned triage's reading, when it ran
 
     @property

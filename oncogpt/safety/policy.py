@@ -2,8 +2,10 @@
 
 :func:`safety_frame` turns an assessment into what surrounds (or replaces) the model's answer:
 
-* harm to self or others: the crisis message *replaces* the answer (never pass on what the
-  model said);
+* a request to harm oneself or others: the crisis message *replaces* the answer (never pass
+  on what the model said);
+* thoughts of death or suicide told without a request: the thoughts message goes first, with
+  where to get help now, and the answer follows;
 * urgency "emergency": the emergency message goes first, whatever the model says;
 * urgency "today": the contact-your-team-today message goes first;
 * the research-only disclaimer goes last when asked for (once a conversation).
@@ -22,6 +24,8 @@ EMERGENCY = "emergency"
 TODAY = "today"
 NONE = "none"
 URGENCIES: tuple[str, ...] = (EMERGENCY, TODAY, NONE)
+#: The harm found by :func:`oncogpt.safety.rules.harm_of` that keeps the answer.
+THOUGHTS = "thoughts"
 
 URGENT_CARE_MESSAGE = (
     "URGENT: what you describe can be a medical emergency. Seek urgent care now: call your "
@@ -52,6 +56,20 @@ CRISIS_MESSAGE = (
     "You can also tell a family member, a friend, or your doctor or oncology team how you feel "
     "today. A serious illness is a heavy burden, and there are people who want to help you "
     "carry it."
+)
+# For thoughts of death or suicide told without a request (harm "thoughts"): the answer still
+# follows, since a relative asking "what can we do" needs it. Following NIMH's "Warning Signs
+# of Suicide", 988 Lifeline (which also takes calls from people worried about someone) and
+# NCI's Depression PDQ (depression is common with cancer, and treatable).
+THOUGHTS_MESSAGE = (
+    "Talking about wanting to die, not wanting to wake up, or being a burden can be a sign of "
+    "suicidal thoughts or depression, and it needs attention today, not at the next visit.\n"
+    "- If someone may act on these thoughts now, stay with them and call your local emergency "
+    "number (911 in the US, 112 in Europe, 999 in the UK) or go to the nearest emergency "
+    "department.\n"
+    "- US: call or text 988 (Suicide & Crisis Lifeline), also if you are worried about someone "
+    "else. UK and Ireland: Samaritans on 116 123. Elsewhere: https://findahelpline.com.\n"
+    "- Tell the oncology team today: depression is common with cancer, and it can be treated."
 )
 #: Between a safety message and the answer, and between the answer and the disclaimer.
 SEPARATOR = "\n\n"
@@ -88,9 +106,12 @@ class SafetyFrame:
 
 def safety_frame(urgency: str, harm: str | None, disclaimer: bool = False) -> SafetyFrame:
     """The one safety policy: the frame for a message's urgency and harm."""
-    if harm is not None:
+    if harm == THOUGHTS:
+        grade = THOUGHTS_MESSAGE
+    elif harm is not None:
         return SafetyFrame(replacement=CRISIS_MESSAGE)
-    grade = GRADE_MESSAGES.get(urgency)
+    else:
+        grade = GRADE_MESSAGES.get(urgency)
     return SafetyFrame(
         prefix=grade + SEPARATOR if grade else "",
         suffix=SEPARATOR + DISCLAIMER if disclaimer else "",

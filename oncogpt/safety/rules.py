@@ -3,7 +3,8 @@
 * :func:`red_flag_reasons` finds emergencies described *now* in normalised text: neutropenic
   fever, breathing difficulty, chest pain, heavy bleeding, altered consciousness, cord
   compression, severe pain, cannot swallow or keep fluids down, SVC swelling, fainting...;
-* :func:`harm_of` finds requests for help to harm oneself or others.
+* :func:`harm_of` finds requests for help to harm oneself or others, and thoughts of death or
+  suicide told without a request (often by a relative).
 
 Rule-based, offline and fast (about 0.2 ms of CPU per message), and explainable: each rule has
 a reason name. The learned triage (:mod:`oncogpt.safety.triage`) sits behind them.
@@ -433,10 +434,14 @@ _KILL_VERB = r"(?:kill|poison|murder|strangle|smother|suffocate|get rid of)"
 SELF_HARM_PATTERNS: tuple[str, ...] = (
     lead("kill|killing|end|ending", r" (?:my ?self|myself)"),
     lead(
-        "want|going|trying|tried|thinking|thought|urge|plan",
+        # a denial ("no thoughts of harming myself") is not a request
+        "want|going|trying|tried|thinking|thought(?<!no thought)(?<!any thought)|urge|plan",
         r"\w* (?:about |of )?(?:to )?(?:hurt|harm|cut)\w* (?:my ?self|myself)",
     ),
-    r"self harm|suicid(?<!not suicid)(?<!no suicid)(?<!n't suicid)(?<!denies suicid)",
+    # a denial, or a question about the team's screening ("the nurse asks about suicidal
+    # thoughts at every visit"), is not a request
+    r"self harm|suicid(?<!not suicid)(?<!no suicid)(?<!n't suicid)(?<!denies suicid)"
+    r"(?<!asks about suicid)(?<!asked about suicid)(?<!ask about suicid)",
     # third person only with a wish: "the disease will end his life" is a prognosis
     r"take my (?:own )?life|end my (?:own )?life|end it all|"
     + lead("want|wish|plan|going|trying", r"\w* to (?:end|take) (?:his|her) (?:own )?life")
@@ -467,7 +472,35 @@ OTHERS_HARM_PATTERNS: tuple[str, ...] = (
     lead("lethal dose|fatal dose", rf" (?:\w+ ){{0,4}}to kill {_PERSON}"),
     rf"poison(?:ing)? (?:my|our) {_PERSON}|help me {_HARM_VERB} {_PERSON}",
 )
+# Thoughts of death or suicide told without a request for means, often by a relative: "last
+# night he said he wishes he wouldn't wake up", "keeps saying she is a burden on us". NIMH's
+# warning signs of suicide (nimh.nih.gov, "Warning Signs of Suicide") list talking about
+# wanting to die and about being a burden to others; NCI's Depression PDQ lists thoughts of
+# death among the signs of depression, common with cancer. A blind question set
+# (benchmarks/data/grounded_questions_fresh2.jsonl) found such a message answered about sleep,
+# with no word on the risk.
+_WHO = r"(?:he|she|they|i|mum|mom|dad|my \w+)"
+THOUGHTS_PATTERNS: tuple[str, ...] = (
+    lead("wish|wishes|wished", rf" {_WHO} (?:would|could|did)(?:n't| not| never) wake up"),
+    lead("wish|wishes|wished", rf" {_WHO} (?:was|were|could be) dead"),
+    r"go to sleep and (?:not|never) wake up|fall asleep and (?:not|never) wake up",
+    # "she wants to die at home" is a wish about where, not a wish to die
+    lead(
+        "he |she |they ",
+        r"(?:\w+ ){0,2}(?:wants?|wanted|wishes|wish) to die"
+        r"(?! (?:at|in|peacefully|with|surrounded|comfortably|naturally|there|here))",
+    ),
+    r"kill (?:himself|herself|themselves)",
+    # "sorry for being a burden" in a message is an apology for asking
+    lead(
+        "is a burden|am a burden|'m a burden|'s a burden|like a burden|being a burden",
+        r"(?<!sorry for being a burden)(?<!sorry about being a burden)",
+    ),
+    r"better off without (?:me|him|her|them)|no point (?:in )?(?:living|going on)|"
+    r"doesn't want to be here any ?more|does not want to be here any ?more",
+)
 _SELF_RX = GatedPattern.compile("|".join(SELF_HARM_PATTERNS))
+_THOUGHTS_RX = GatedPattern.compile("|".join(THOUGHTS_PATTERNS))
 _OTHERS_RX = GatedPattern.compile("|".join(OTHERS_HARM_PATTERNS))
 
 # --------------------------------------------------------------------------------------------
@@ -527,10 +560,13 @@ def red_flag_reasons(text: str) -> tuple[str, ...]:
 
 
 def harm_of(text: str) -> str | None:
-    """ "self", "others" or None for normalised ``text``. Others is checked first so that "the
-    lethal dose for my husband" is not read as a self-harm question."""
+    """ "self", "others", "thoughts" or None for normalised ``text``. Others is checked first so
+    that "the lethal dose for my husband" is not read as a self-harm question; "thoughts" (of
+    death or suicide, told without a request) only when neither request is made."""
     if _OTHERS_RX.search(text):
         return "others"
     if _SELF_RX.search(text):
         return "self"
+    if _THOUGHTS_RX.search(text):
+        return "thoughts"
     return None
