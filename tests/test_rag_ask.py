@@ -179,12 +179,36 @@ def test_grounded_answer_says_when_not_covered(sclc_hits, engine, question, expe
         ("cancer spread to the bones", "Limited-stage disease is treated with surgery.", True),
         ("lung cancer treatment", "Small cell lung cancer is treated with chemotherapy.", False),
         ("what is CEA?", "CEA is a tumour marker.", False),
+        # lung adenocarcinoma is a non-small cell lung cancer
+        ("stage 3 lung adenocarcinoma", "Extensive-stage small cell lung cancer is ...", True),
+        ("stage 3 lung adenocarcinoma", "Stage III non-small cell lung cancer is ...", False),
+        ("adenocarcinoma of the stomach, lungs clear", "Small cell lung cancer is ...", True),
     ],
 )
 def test_off_topic(question, sentence, off):
     from oncogpt.rag.compose import off_topic
 
     assert off_topic(question, sentence) is off
+
+
+@pytest.mark.parametrize(
+    "question,passage,unknown",
+    [
+        (
+            "Vizimpro, can she keep her pantoprazole?",
+            "PPIs: proton pump inhibitors lower dacomitinib.",
+            set(),
+        ),
+        ("Is fenbendazole safe?", "Proton pump inhibitors lower it.", {"fenbendazole"}),
+        ("Is sotorasib safe?", "Osimertinib is taken once a day.", {"sotorasib"}),
+    ],
+)
+def test_unknown_drugs_count_a_drug_class(question, passage, unknown):
+    from types import SimpleNamespace
+
+    from oncogpt.rag.compose import unknown_drugs
+
+    assert unknown_drugs(question, [SimpleNamespace(title="", text=passage)]) == unknown
 
 
 def test_composed_sentences_stream_in_order(sclc_hits, engine):

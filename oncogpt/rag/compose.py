@@ -36,7 +36,7 @@ import numpy as np
 from oncogpt.rag.check import SupportScorer
 from oncogpt.rag.cite import REMOVED, neutralize
 from oncogpt.rag.sentences import content_words, is_factual
-from oncogpt.rag.terms import cancers, drugs
+from oncogpt.rag.terms import DRUG_CLASSES, cancers, drugs
 from oncogpt.text import split_sentences
 
 #: Kept sentences at most (an answer of about 40-110 words).
@@ -176,8 +176,12 @@ def unknown_drugs(question: str, hits: Sequence[Any]) -> set[str]:
     """Drugs the question names that no retrieved passage mentions: an answer about another
     drug ("omeprazole lowers erlotinib absorption" for a question on sotorasib) would mislead."""
     text = " ".join(f"{h.title} {h.text}" for h in hits)
-    named = drugs(text)  # trade names count: "Tagrisso" is osimertinib
-    return {d for d in drugs(question) if d not in named and d not in text.lower()}
+    named, low = drugs(text), text.lower()  # trade names count: "Tagrisso" is osimertinib
+    return {
+        d
+        for d in drugs(question)
+        if d not in named and d not in low and DRUG_CLASSES.get(d, "\0") not in low
+    }
 
 
 _HISTOLOGY = frozenset({"small cell", "non-small cell"})
@@ -197,6 +201,18 @@ def _extent(text: str) -> str | None:
     return None if advanced == early else "advanced" if advanced else "early"
 
 
+#: Lung adenocarcinoma, squamous cell and large cell lung cancer are non-small cell lung cancers
+#: (NCI PDQ): "stage 3 lung adenocarcinoma" must not be answered with small cell treatment.
+_NSCLC_TYPE = re.compile(r"\b(?:adenocarcinoma|squamous|large[- ]cell)\b", re.IGNORECASE)
+
+
+def _lung_histology(text: str) -> set[str]:
+    """{"non-small cell"} when the only cancer site named is the lung and its type is one of
+    the non-small cell types, else empty."""
+    sites = {c.removesuffix("s") for c in cancers(text) - _HISTOLOGY - {"adenocarcinoma"}}
+    return {"non-small cell"} if sites == {"lung"} and _NSCLC_TYPE.search(text) else set()
+
+
 def off_topic(question: str, sentence: str) -> bool:
     """Whether the sentence is about another cancer or extent than the question names: a breast
     cancer trial in an answer on ovarian cancer, non-small cell facts for small cell lung
@@ -207,7 +223,7 @@ def off_topic(question: str, sentence: str) -> bool:
     q, s = cancers(question), cancers(sentence)
     if not q or not s:
         return False
-    q_hist, s_hist = q & _HISTOLOGY, s & _HISTOLOGY
+    q_hist, s_hist = (q | _lung_histology(question)) & _HISTOLOGY, s & _HISTOLOGY
     if q_hist and s_hist and not q_hist & s_hist:
         return True
     q_site, s_site = q - _HISTOLOGY, s - _HISTOLOGY

@@ -57,6 +57,18 @@ KNOWN_DRUGS = word_set(
     everolimus sirolimus sunitinib sorafenib pazopanib regorafenib lenvatinib cabozantinib
     palbociclib ribociclib abemaciclib"""
 )
+#: Drugs that passages usually name by their class ("proton pump inhibitors such as
+#: omeprazole"): a question naming another drug of the class is covered by the class name. A
+#: blind question set found "Vizimpro ... can she keep taking her pantoprazole?" answered "the
+#: sources do not cover pantoprazole" beside a passage on acid medicines with dacomitinib.
+DRUG_CLASSES = {
+    **dict.fromkeys(
+        ("omeprazole", "esomeprazole", "pantoprazole", "lansoprazole", "dexlansoprazole",
+         "rabeprazole"),
+        "proton pump inhibitor",
+    ),
+}  # fmt: skip
+
 #: Trade names of cancer drugs, read as their generic name so that "Tagrisso" in a question
 #: and "osimertinib" in a passage are one drug (FDA labels; NCI drug dictionary). Supportive
 #: drugs (loperamide, apixaban) are left out on purpose: a question naming one would otherwise
