@@ -127,7 +127,10 @@ def ask_with_citations(
     if compose == "free":
         answer = attach_citations(_free_answer(engine, question, hits, sampling), hits, scorer)
     else:
-        answer, _ = compose_answer(question, hits, scorer, engine, compose, on_sentence, urgent)
+        in_kb = _kb_names(retriever)
+        answer, _ = compose_answer(
+            question, hits, scorer, engine, compose, on_sentence, urgent, in_kb
+        )
     covered = compose == "free" or bool(citation_markers(answer))
     report = check_answer(answer if covered else "", hits, encoder=scorer.encoder)
     checked = render_checked(report, mode=mode) if covered else answer  # type: ignore[arg-type]
@@ -171,6 +174,12 @@ def _with_emergency_passages(
                 number[hit.id] = len(hits)
             urgent.add(number[hit.id])
     return hits, frozenset(urgent)
+
+
+def _kb_names(retriever: Any) -> Any:
+    """Whether the retriever's whole knowledge base names a term, where it can tell."""
+    frequency = getattr(retriever, "doc_frequency", None)
+    return (lambda term: frequency(term) > 0) if frequency is not None else None
 
 
 def _close(checked: str, closing: str) -> str:
