@@ -103,6 +103,11 @@ BRAND_NAMES = {
     "taxotere": "docetaxel", "alimta": "pemetrexed", "navelbine": "vinorelbine",
     "adriamycin": "doxorubicin", "camptosar": "irinotecan", "eloxatin": "oxaliplatin",
     "paraplatin": "carboplatin", "platinol": "cisplatin", "lonsurf": "trifluridine tipiracil",
+    # the pairs "generic (Trade)" that the shipped KB writes and the table lacked
+    "trodelvy": "sacituzumab govitecan", "onivyde": "irinotecan", "lytgobi": "futibatinib",
+    "qinlock": "ripretinib", "talzenna": "talazoparib", "jemperli": "dostarlimab",
+    "oncovin": "vincristine", "calquence": "acalabrutinib", "brukinsa": "zanubrutinib",
+    "zometa": "zoledronic", "xgeva": "denosumab",
 }  # fmt: skip
 KNOWN_GENES = word_set(
     """EGFR ALK ROS1 KRAS NRAS HRAS BRAF HER2 ERBB2 BRCA1 BRCA2 TP53 PIK3CA MET RET NTRK NTRK1
