@@ -18,7 +18,7 @@ import pytest
 
 from oncogpt.conversation import Conversation, Turn
 from oncogpt.generate import Engine, SamplingConfig
-from oncogpt.safety import CRISIS_MESSAGE, DISCLAIMER, URGENT_CARE_MESSAGE
+from oncogpt.safety import CRISIS_MESSAGE, DISCLAIMER, THOUGHTS_MESSAGE, URGENT_CARE_MESSAGE
 from oncogpt.serve import BackgroundServer, ServeSettings, create_app
 from oncogpt.serve.app import STATIC_DIR
 from oncogpt.serve.queue import StopMatcher
@@ -202,6 +202,15 @@ def test_harm_gets_the_crisis_answer(client):
     reply = client.chat.completions.create(model="tiny", messages=messages, stop=["help"])
     assert reply.choices[0].message.content == CRISIS_MESSAGE  # stop never cuts safety text
     assert reply.model_extra["oncogpt"]["crisis"] is True
+
+
+def test_thoughts_of_death_keep_the_answer_after_the_help_message(client):
+    content = "Dad keeps saying he is a burden and wishes he wouldn't wake up. What can we do?"
+    messages = [{"role": "user", "content": content}]
+    reply = client.chat.completions.create(model="tiny", messages=messages, stop=["help"])
+    text = reply.choices[0].message.content
+    assert text.startswith(THOUGHTS_MESSAGE) and len(text) > len(THOUGHTS_MESSAGE)
+    assert reply.model_extra["oncogpt"]["harm"] == "thoughts"
 
 
 def test_multi_turn_history_and_system_prompt(engine, client):

@@ -220,6 +220,7 @@ def safety_info(assessment: SafetyAssessment) -> dict[str, Any]:
         "red_flag": assessment.red_flag,
         "red_flag_reasons": list(assessment.reasons),
         "crisis": assessment.harm is not None,
+        "harm": assessment.harm,
         "disclaimer": DISCLAIMER,
     }
 

@@ -21,6 +21,13 @@ const CRISIS = {
     "emergency number or a crisis line now (US: 988; UK and Ireland: 116 123).",
 };
 
+const THOUGHTS = {
+  title: "Thoughts of death need attention today.",
+  text: "If someone may act on them now, stay with them and call your local emergency " +
+    "number. Crisis lines also help people worried about someone (US: 988; UK and Ireland: " +
+    "116 123). Tell the oncology team today.",
+};
+
 const state = {
   history: [],
   controller: null,
@@ -88,7 +95,8 @@ async function readEvents(stream, onEvent) {
 function showBanner(info) {
   const today = info && info.urgency === "today";
   if (!info || !(info.red_flag || info.crisis || today)) return;
-  const which = info.crisis ? CRISIS : info.red_flag ? URGENT : TODAY;
+  const which = info.harm === "thoughts" ? THOUGHTS
+    : info.crisis ? CRISIS : info.red_flag ? URGENT : TODAY;
   $("red-flag-title").textContent = which.title;
   $("red-flag-text").textContent = which.text;
   $("red-flag").hidden = false;
