@@ -150,10 +150,7 @@ def select_sentences(
         for sentence in split_sentences(neutralize(hit.text)[0])
         if REMOVED not in sentence and is_factual(sentence) and not off_topic(question, sentence)
     ]
-    # A question about a drug is answered by sentences that name it, when any do.
-    q_drugs = drugs(question)
-    naming = [(s, n) for s, n in pool if q_drugs & drugs(s)]
-    pool = naming or pool
+    pool = _about_question_drugs(question, pool, hits) or pool
     if not pool:
         return []
     scores = _relevance(question, pool, hits, scorer, urgent)
@@ -170,6 +167,25 @@ def select_sentences(
             continue
         kept.append(int(i))
     return [Selected(pool[i][0], pool[i][1], round(float(scores[i]), 4)) for i in kept]
+
+
+def _about_question_drugs(
+    question: str, pool: Sequence[tuple[str, int]], hits: Sequence[Any]
+) -> list[tuple[str, int]]:
+    """The sentences about a drug the question names: those that name it, and those that name
+    no drug in a passage that names it ("Symptoms of hypophysitis include headaches ..." in a
+    passage on ipilimumab). Sentences that name only other drugs are left out. Sentence by
+    sentence alone, the fresh2 set's ipilimumab question lost its passage's symptom list."""
+    q_drugs = drugs(question)
+    if not q_drugs:
+        return []
+    naming = {n for n, h in enumerate(hits, start=1) if q_drugs & drugs(f"{h.title} {h.text}")}
+    out = []
+    for sentence, n in pool:
+        named = drugs(sentence)
+        if q_drugs & named or (not named and n in naming):
+            out.append((sentence, n))
+    return out
 
 
 def unknown_drugs(question: str, hits: Sequence[Any]) -> set[str]:
