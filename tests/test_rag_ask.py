@@ -380,21 +380,13 @@ def test_thoughts_of_death_get_help_first_and_the_depression_passage(tmp_path, e
     assert {hits[n - 1].id for n in urgent} == {"depression-signs", "depression-treatment"}
 
 
-def test_sentences_about_the_question_drug_include_its_passage_s_unnamed_ones():
-    from types import SimpleNamespace
+def test_sentences_naming_only_other_drugs_leave_the_pool():
+    from oncogpt.rag.compose import _not_about_other_drugs
 
-    from oncogpt.rag.compose import _about_question_drugs
-
-    hits = [
-        SimpleNamespace(title="Immunotherapy and the adrenal glands", text="... ipilimumab ..."),
-        SimpleNamespace(title="Crizotinib", text="Crizotinib can slow the heart rate."),
-    ]
     pool = [
-        ("Adrenal insufficiency causes salt craving.", 1),  # no drug, passage names ipilimumab
-        ("Crizotinib can slow the heart rate.", 2),  # another drug only
-        ("Ipilimumab is given every 3 weeks.", 2),  # names it
-        ("Hair loss is common.", 2),  # no drug, passage does not name it
+        ("A rising CEA may mean the cancer has come back.", 1),  # no drug: stays
+        ("Crizotinib can slow the heart rate.", 2),  # another drug only: goes
+        ("Capecitabine and crizotinib are tablets.", 2),  # names the question's drug: stays
     ]
-    about = _about_question_drugs("On Yervoy, dizzy and craving salt", pool, hits)
-    assert about == [pool[0], pool[2]]
-    assert _about_question_drugs("dizzy and craving salt", pool, hits) == []
+    assert _not_about_other_drugs("CEA rising on capecitabine", pool) == [pool[0], pool[2]]
+    assert _not_about_other_drugs("CEA rising", pool) == pool
