@@ -56,6 +56,10 @@ def run(rows: list[dict], compose: str, engine, retriever) -> list[dict]:  # noq
             "id": row["id"], "covered": row["covered"], "question": row["question"],
             "answer": cited.render(), "not_covered": not citation_markers(cited.answer),
             "verdicts": [c.verdict for c in cited.report.sentences],
+            "sentences": [{"text": c.text, "verdict": c.verdict,
+                           "cited": [cited.hits[n - 1].id for n in c.markers
+                                     if 1 <= n <= len(cited.hits)]}
+                          for c in cited.report.sentences],
             "gold_retrieved": bool(ids & set(row["passages"])),
             "gold_cited": bool(used & set(row["passages"])),
             "seconds": time.perf_counter() - start,

@@ -84,7 +84,7 @@ def _features(rows: Sequence[EvalRow], scorer: SupportScorer) -> list[Evidence]:
 
 def _predict(evidence: Sequence[Evidence], t: Thresholds) -> list[bool]:
     scorer = SupportScorer(thresholds=t)
-    return [scorer.supports(ev.cosine, ev.overlap, ev.missing + ev.conflicts)[0] for ev in evidence]
+    return [scorer.supports(ev.cosine, ev.overlap, ev.problems)[0] for ev in evidence]
 
 
 def tune(rows: Sequence[EvalRow], evidence: Sequence[Evidence]) -> Thresholds:

@@ -10,11 +10,15 @@ Each sentence of an answer gets a verdict:
 - `not_factual`: greetings, questions, hedges, advice to see a doctor: nothing to check.
 
 Support combines the encoder cosine between the sentence and the best-matching window of the
-passage with the share of the sentence's content words found in the passage; key terms missing
-from the passage, and items of the sentence's lists that it lacks, count as strong evidence
-against. The thresholds were chosen on the even rows of
-`resources/kb/support_eval.jsonl`; `python -m oncogpt.evaluate.checker --eval` reproduces
-the figures.
+passage with the share of the sentence's content words found in the passage. Strong evidence
+against, each reported by name: key terms missing from the passage, items of the sentence's
+lists that it lacks or units of time it never names, clauses it barely shares words with, and
+claim words missing from the passage text that matches the sentence (the encoder's best window
+with the sentence sharing most words): a qualifier ("severe", "usually", "before"), a number or
+drug that the passage has only in another context; and a best-matching passage sentence about
+another drug. The thresholds were chosen on the even rows of
+`resources/kb/support_eval.jsonl`; `python -m oncogpt.evaluate.checker --eval` reproduces the
+figures.
 
 This module holds the scorer, the verdicts and their rendering; the key terms and conflict rules
 are in `oncogpt.rag.terms`, which sentences state a claim and the word overlap in
@@ -34,8 +38,23 @@ import numpy as np
 from oncogpt.text import sentence_spans, split_sentences
 
 from .cite import HitLike, citation_markers, strip_markers
-from .sentences import content_words, is_factual, missing_items, overlap, window_spans
-from .terms import conflicts, missing_terms
+from .sentences import (
+    content_words,
+    is_factual,
+    lexical_window,
+    missing_items,
+    overlap,
+    unsupported_clauses,
+    window_spans,
+)
+from .terms import (
+    conflicts,
+    misplaced_terms,
+    missing_durations,
+    missing_qualifiers,
+    missing_terms,
+    other_drugs,
+)
 
 Verdict = Literal["supported", "unsupported", "bad_citation", "uncited", "not_factual"]
 
@@ -69,6 +88,21 @@ class Evidence:
     window: str
     missing: list[str]  # numbers, stages, drugs, genes, cancers the passages never mention
     conflicts: list[str]  # negation, absolute, antonym or drug-target mismatches
+    unmatched: list[str] = dataclasses.field(default_factory=list)  # absent where it matches
+    unsaid: list[str] = dataclasses.field(default_factory=list)  # clauses the passages lack
+
+    @property
+    def problems(self) -> list[str]:
+        """Everything that speaks against support, for `SupportScorer.supports`."""
+        return self.missing + self.unmatched + self.unsaid + self.conflicts
+
+    def reasons(self) -> list[str]:
+        """The problems in words, for the verdict."""
+        found = [f"not in the cited passage: {', '.join(self.missing)}"] if self.missing else []
+        if self.unmatched:
+            found.append(f"not in the matching passage text: {', '.join(self.unmatched)}")
+        found += [f"the cited passage does not say: '{c}'" for c in self.unsaid]
+        return found + self.conflicts
 
 
 @dataclasses.dataclass
@@ -178,28 +212,53 @@ class SupportScorer:
         return float(sims[best]), " ".join(sents[a:b])
 
     def evidence(self, sentence: str, passages: Sequence[str]) -> Evidence:
-        """Similarity, overlap, missing key terms and conflicts against the cited passages."""
+        """Similarity, overlap, missing key terms and claim words, and conflicts against the
+        cited passages."""
         plain = strip_markers(sentence)
         joined = "\n".join(passages)
-        cos, window = max(self.best_window(plain, p) for p in passages)
+        scored = [(self.best_window(plain, p), p) for p in passages]
+        cos, window = max(best for best, _ in scored)
+        # the text matching the sentence: each passage's best window and its sentence sharing
+        # most words (the encoder may prefer a neighbour of the sentence that states the claim)
+        matching = "\n".join(f"{w}\n{lexical_window(plain, p)}" for (_, w), p in scored)
+        missing = (
+            missing_terms(plain, joined)
+            + missing_items(plain, joined)
+            + missing_durations(plain, joined)
+        )
         return Evidence(
             cosine=cos,
             overlap=overlap(plain, joined),
             window=window,
-            missing=missing_terms(plain, joined) + missing_items(plain, joined),
-            conflicts=conflicts(plain, joined, window),
+            missing=missing,
+            conflicts=conflicts(plain, joined, window) + _subject(plain, passages),
+            unmatched=[g for g in claim_gaps(plain, joined, matching) if g not in missing],
+            unsaid=unsupported_clauses(plain, joined),
         )
 
     def features(self, sentence: str, passages: Sequence[str]) -> tuple[float, float, list[str]]:
-        """(best window cosine, word overlap, problems: missing key terms and conflicts)."""
+        """(best window cosine, word overlap, problems: missing terms, claims, conflicts)."""
         ev = self.evidence(sentence, passages)
-        return ev.cosine, ev.overlap, ev.missing + ev.conflicts
+        return ev.cosine, ev.overlap, ev.problems
 
     def supports(self, cos: float, lex: float, problems: Sequence[str]) -> tuple[bool, float]:
         """(supported, combined score): no problem, and w*cosine + (1-w)*overlap >= support."""
         t = self.thresholds
         score = t.weight * cos + (1 - t.weight) * lex
         return (not problems and score >= t.support), score
+
+
+def _subject(sentence: str, passages: Sequence[str]) -> list[str]:
+    """A conflict when the passage sentences matching best are about other drugs."""
+    best = " ".join(lexical_window(sentence, p) for p in passages)
+    others = other_drugs(sentence, best)
+    return [f"the matching passage sentence is about {', '.join(others)}"] if others else []
+
+
+def claim_gaps(sentence: str, passage: str, matching: str) -> list[str]:
+    """What the sentence claims that `matching`, the passage text matching it, does not say:
+    its qualifiers, and numbers or drugs that the passage has elsewhere."""
+    return missing_qualifiers(sentence, matching) + misplaced_terms(sentence, passage, matching)
 
 
 def _verdict(
@@ -217,9 +276,8 @@ def _verdict(
         return SentenceCheck(sentence, span, markers, "not_factual")
     texts = [f"{hits[n - 1].title}\n{hits[n - 1].text}" for n in markers]
     ev = scorer.evidence(sentence, texts)
-    ok, score = scorer.supports(ev.cosine, ev.overlap, ev.missing + ev.conflicts)
-    reasons = [f"not in the cited passage: {', '.join(ev.missing)}"] if ev.missing else []
-    reasons += ev.conflicts
+    ok, score = scorer.supports(ev.cosine, ev.overlap, ev.problems)
+    reasons = ev.reasons()
     if not ok and not reasons:
         reasons.append("the cited passage does not say this")
     verdict: Verdict = "supported" if ok else "unsupported"

@@ -2,8 +2,12 @@
 
 Key terms: numbers with units, cancer stages, drugs, genes and markers, cancer sites and types
 (the lexicons and patterns are here); `missing_terms` lists those of a sentence that a passage
-never mentions. Conflicts: negations, absolutes, antonyms and drug-target bindings by which a
-passage contradicts a sentence although it shares its words (`conflicts`).
+never mentions, `misplaced_terms` the numbers and drugs that it has only away from the text that
+matches the sentence, and `other_drugs` the drugs of a matching passage sentence about another
+one. Claim words: qualifiers ("severe", "usually", "permanent", "before"), which the matching
+text must also say (`missing_qualifiers`), and units of time, which the passage must name
+(`missing_durations`). Conflicts: negations, absolutes, antonyms and drug-target bindings by
+which a passage contradicts a sentence although it shares its words (`conflicts`).
 
 Plain regex and word lists: imports nothing from `oncogpt.rag.check` or `oncogpt.rag.sentences`
 (both import this module), no numpy and no encoder.
@@ -254,9 +258,14 @@ _STAGE = re.compile(
 )
 
 
+#: Small cell lung cancer's two stages: treatment differs, so one is not the other.
+_EXTENT_STAGE = re.compile(r"\b(limited|extensive)[- ]stage\b", re.IGNORECASE)
+
+
 def stages(text: str) -> set[str]:
-    """Cancer stages mentioned, ranges expanded: "stages I through III" -> stage 1, 2, 3."""
-    found = set()
+    """Cancer stages mentioned, ranges expanded: "stages I through III" -> stage 1, 2, 3;
+    "extensive-stage" and "limited-stage" as such."""
+    found = {f"{m.lower()}-stage" for m in _EXTENT_STAGE.findall(text)}
     for match in _STAGE.finditer(text):
         low = _ROMAN[match.group(1).lower()]
         high = _ROMAN[match.group(2).lower()] if match.group(2) else low
@@ -266,31 +275,128 @@ def stages(text: str) -> set[str]:
 
 def _stage_near(stage: str, passage: str) -> bool:
     """A stage written loosely: "stages range from 0 (in situ) through IV" names stage 0."""
+    if not stage.startswith("stage "):
+        return False
     n = int(stage.split()[1])
     names = {str(n), ["0", "i", "ii", "iii", "iv"][n]}
     alternatives = "|".join(sorted(names))
     return bool(re.search(rf"\bstages?\b[^.;]{{0,40}}\b(?:{alternatives})\b", passage, re.I))
 
 
-def missing_terms(sentence: str, passage: str) -> list[str]:
-    """Key terms of the sentence that the passage never mentions."""
-    missing: list[str] = []
+def _missing_numbers(sentence: str, passage: str) -> list[str]:
+    missing = []
     have = numbers(_STAGE.sub(" ", passage))
     for value, units in numbers(_STAGE.sub(" ", sentence)).items():
         seen = have.get(value)
         if seen is None or not (units - {""} <= seen or "" in seen):
-            unit = next(iter(units - {""}), "")
+            unit = min(units - (seen or set()) - {""}, default="")
             missing.append(f"{value} {unit}".strip())
+    return missing
+
+
+def _missing_drugs(sentence: str, passage: str) -> list[str]:
+    low, passage_drugs = passage.lower(), drugs(passage)
+    return [d for d in sorted(drugs(sentence)) if d not in passage_drugs and d not in low]
+
+
+def missing_terms(sentence: str, passage: str) -> list[str]:
+    """Key terms of the sentence that the passage never mentions."""
+    missing = _missing_numbers(sentence, passage)
     missing += [
         st for st in sorted(stages(sentence) - stages(passage)) if not _stage_near(st, passage)
     ]
-    low = passage.lower()
-    passage_drugs = drugs(passage)
-    missing += [d for d in sorted(drugs(sentence)) if d not in passage_drugs and d not in low]
+    missing += _missing_drugs(sentence, passage)
     passage_genes = genes(passage) | {_gene_key(w) for w in re.findall(r"[\w-]+", passage)}
     missing += [g for g in sorted(genes(sentence)) if g not in passage_genes]
+    low = passage.lower()
     missing += [c for c in sorted(cancers(sentence)) if not _present_cancer(c, low)]
     return missing
+
+
+def misplaced_terms(sentence: str, passage: str, matching: str) -> list[str]:
+    """Numbers and drugs of the sentence that the passage has, but not in `matching`, its text
+    that matches the sentence: CEA "every 3 to 6 months for about 3 years" against a passage
+    whose 3 years are the CT schedule's, its CEA schedule 5 years."""
+    absent = set(_missing_numbers(sentence, passage) + _missing_drugs(sentence, passage))
+    elsewhere = _missing_numbers(sentence, matching) + _missing_drugs(sentence, matching)
+    return [term for term in elsewhere if term not in absent]
+
+
+def other_drugs(sentence: str, matching: str) -> list[str]:
+    """The drugs of `matching`, the passage sentence that matches the sentence best, when it
+    names none of the sentence's: a passage on dacomitinib that mentions gefitinib in passing
+    does not support "Gefitinib is a first-generation EGFR inhibitor approved as first
+    treatment ..." because its matching sentence says so of dacomitinib."""
+    said, there = drugs(sentence), drugs(matching)
+    return sorted(there) if said and there and not said & there else []
+
+
+# --------------------------------------------------------------------------------------------
+# Claim words: what the sentence says of its subject, beyond the key terms.
+
+#: Degree, frequency, permanence and sequence: "diarrhea can be severe", "is usually given",
+#: "can be permanent", "checked before treatment". A passage text on the same drug that does not
+#: say so does not support the claim (read on real answers, resources/kb/support_real_cross.jsonl).
+#: Each qualifier is there when the text has a word of its group of near-synonyms: "usually"
+#: paraphrases "typically" or "often". ("Common" is no qualifier: "commonly used" says too
+#: little.)
+_QUALIFIER_GROUPS = [
+    word_set(group)
+    for group in (  # noqa: SIM905 - word lists read better as strings
+        "usually typically generally often commonly mostly normally",
+        "most majority",
+        "rare rarely uncommon uncommonly infrequent infrequently seldom",
+        "severe severely serious seriously",
+        "fatal deadly life-threatening",
+        "mild mildly minor slight",
+        "permanent permanently lifelong irreversible",
+        "lasting long-lasting long-term",
+        "temporary temporarily short-term short-lived",
+        "sudden suddenly abrupt abruptly",
+        "before prior beforehand",
+        "after afterward afterwards following",
+    )
+]
+_LEADS = ("usually", "most", "rare", "rarely", "uncommon", "severe", "severely", "fatal",
+          "life-threatening", "mild", "mildly", "permanent", "permanently", "lifelong", "lasting",
+          "long-lasting", "temporary", "sudden", "suddenly", "before", "after")  # fmt: skip
+#: The qualifiers checked, each with the words that count as saying it.
+QUALIFIERS = {
+    word: frozenset().union(*(g for g in _QUALIFIER_GROUPS if word in g)) for word in _LEADS
+}
+_TIME_UNIT = re.compile(
+    r"\b(hours?|days?|weeks?|months?|years?|hourly|daily|weekly|monthly|yearly|annual(?:ly)?)\b",
+    re.IGNORECASE,
+)
+_PER_UNIT = {
+    "hourly": "hour",
+    "daily": "day",
+    "weekly": "week",
+    "monthly": "month",
+    "yearly": "year",
+}
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z][a-z-]*", strip_markers(text).lower()))
+
+
+def missing_qualifiers(sentence: str, text: str) -> list[str]:
+    """The sentence's qualifiers (`QUALIFIERS`) that the text says in none of their words."""
+    told = _words(text)
+    return sorted(w for w in _words(sentence) & QUALIFIERS.keys() if not QUALIFIERS[w] & told)
+
+
+def durations(text: str) -> set[str]:
+    """Units of time named: "for a day or two" -> {"day"}; "daily" is "day", "annually" "year"."""
+    units = {u.lower() for u in _TIME_UNIT.findall(strip_markers(text))}
+    return {_PER_UNIT.get(u, "year" if u.startswith("annual") else u.rstrip("s")) for u in units}
+
+
+def missing_durations(sentence: str, text: str) -> list[str]:
+    """Units of time of the sentence that the text does not name: flu-like symptoms "lasting
+    days to weeks" against "for a day or two"."""
+    return sorted(durations(sentence) - durations(text))
 
 
 # --------------------------------------------------------------------------------------------
@@ -310,7 +416,8 @@ _ANTONYMS = [
         "increased/decreased raise/lower raises/lowers many/few common/rare quickly/slowly "
         "fast/slow easier/harder aggressive/slow-growing benign/malignant much/little "
         "inner/outer upper/lower before/after early/late larger/smaller most/least "
-        "better/worse positive/negative safe/unsafe above/below inside/outside"
+        "better/worse positive/negative safe/unsafe above/below inside/outside "
+        "nearby/distant"
     ).split()
 ]
 _CLASS = re.compile(
