@@ -390,3 +390,17 @@ def test_sentences_naming_only_other_drugs_leave_the_pool():
     ]
     assert _not_about_other_drugs("CEA rising on capecitabine", pool) == [pool[0], pool[2]]
     assert _not_about_other_drugs("CEA rising", pool) == pool
+
+
+def test_a_sentence_pointing_back_to_its_passage_is_not_chosen():
+    from types import SimpleNamespace
+
+    from oncogpt.rag.compose import select_sentences
+
+    hit = SimpleNamespace(
+        title="Memory problems after brain radiation",
+        text="Memory problems can follow whole-brain radiation. It can be linked to "
+        "chemotherapy, radiation to the brain, and other medicines.",
+    )
+    chosen = select_sentences("memory problems after whole-brain radiation", [hit], SupportScorer())
+    assert chosen and not any(c.text.startswith("It ") for c in chosen)
