@@ -192,6 +192,43 @@ def test_off_topic(question, sentence, off):
 
 
 @pytest.mark.parametrize(
+    "question,sentence,title,off",
+    [
+        # a sentence naming no cancer is about its passage's
+        (
+            "melanoma on Opdivo",
+            "Nivolumab is given every 2 weeks.",
+            "Nivolumab for oesophageal cancer",
+            True,
+        ),
+        (
+            "melanoma on Opdivo",
+            "Nivolumab is given every 2 weeks.",
+            "Nivolumab for melanoma",
+            False,
+        ),
+        # sites compare with their synonyms
+        (
+            "stage 3 colon cancer follow-up",
+            "CEA is checked every 3 months.",
+            "Colorectal cancer follow-up",
+            False,
+        ),
+        (
+            "gastric cancer, HER2 negative",
+            "Testing guides treatment.",
+            "Stomach cancer: biomarkers",
+            False,
+        ),
+    ],
+)
+def test_off_topic_reads_the_passage_title(question, sentence, title, off):
+    from oncogpt.rag.compose import off_topic
+
+    assert off_topic(question, sentence, title) is off
+
+
+@pytest.mark.parametrize(
     "question,passage,unknown",
     [
         (

@@ -36,7 +36,7 @@ import numpy as np
 from oncogpt.rag.check import SupportScorer
 from oncogpt.rag.cite import REMOVED, neutralize
 from oncogpt.rag.sentences import content_words, is_factual
-from oncogpt.rag.terms import DRUG_CLASSES, cancers, drugs
+from oncogpt.rag.terms import DRUG_CLASSES, cancers, drugs, site_names
 from oncogpt.text import split_sentences
 
 #: Kept sentences at most (an answer of about 40-110 words).
@@ -156,7 +156,7 @@ def select_sentences(
         for sentence in split_sentences(neutralize(hit.text)[0])
         if REMOVED not in sentence
         and is_factual(sentence)
-        and not off_topic(question, sentence)
+        and not off_topic(question, sentence, hit.title)
         and not _POINTS_BACK.match(sentence)
     ]
     pool = _not_about_other_drugs(question, pool)
@@ -232,21 +232,23 @@ def _lung_histology(text: str) -> set[str]:
     return {"non-small cell"} if sites == {"lung"} and _NSCLC_TYPE.search(text) else set()
 
 
-def off_topic(question: str, sentence: str) -> bool:
+def off_topic(question: str, sentence: str, title: str = "") -> bool:
     """Whether the sentence is about another cancer or extent than the question names: a breast
     cancer trial in an answer on ovarian cancer, non-small cell facts for small cell lung
-    cancer, limited-stage treatment for a cancer that has spread to the liver."""
+    cancer, limited-stage treatment for a cancer that has spread to the liver. A sentence that
+    names no cancer is about its passage's (`title`): "Adjuvant nivolumab is given every 2 or 4
+    weeks for up to 1 year" in a passage on oesophageal cancer is not about melanoma."""
     q_extent, s_extent = _extent(question), _extent(sentence)
     if q_extent and s_extent and q_extent != s_extent:
         return True
-    q, s = cancers(question), cancers(sentence)
+    q, s = cancers(question), cancers(sentence) or cancers(title)
     if not q or not s:
         return False
     q_hist, s_hist = (q | _lung_histology(question)) & _HISTOLOGY, s & _HISTOLOGY
     if q_hist and s_hist and not q_hist & s_hist:
         return True
     q_site, s_site = q - _HISTOLOGY, s - _HISTOLOGY
-    return bool(q_site and s_site and not q_site & s_site)
+    return bool(q_site and s_site and not site_names(q_site) & site_names(s_site))
 
 
 def care_sentence(
@@ -271,7 +273,7 @@ def care_sentence(
         for sentence in split_sentences(neutralize(hit.text)[0])
         if REMOVED not in sentence
         and _CARE.search(sentence)
-        and not off_topic(question, sentence)
+        and not off_topic(question, sentence, hit.title)
         # advice about another drug ("after etoposide") is not advice here
         and (not drugs(sentence) or drugs(sentence) & q_drugs)
     ]

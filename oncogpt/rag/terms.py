@@ -241,6 +241,11 @@ def cancers(text: str) -> set[str]:
     return found
 
 
+def site_names(sites: set[str]) -> set[str]:
+    """The sites with their synonyms ("colon" also as "colorectal" and "bowel")."""
+    return {name for site in sites for name in (site, *_ORGAN_SYNONYMS.get(site, ()))}
+
+
 def _present_cancer(term: str, passage_low: str) -> bool:
     if term == "non-small cell":
         return bool(re.search(r"\bnon[- ]?small[- ]cell\b|\bnsclc\b", passage_low))
