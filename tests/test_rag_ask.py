@@ -418,15 +418,32 @@ def test_thoughts_of_death_get_help_first_and_the_depression_passage(tmp_path, e
 
 
 def test_sentences_naming_only_other_drugs_leave_the_pool():
+    from types import SimpleNamespace
+
     from oncogpt.rag.compose import _not_about_other_drugs
 
+    hits = [
+        SimpleNamespace(title="CEA: causes of a raised level"),
+        SimpleNamespace(title="ALK inhibitors"),
+        SimpleNamespace(title="Cervical cancer: chemoradiation with cisplatin"),
+    ]
     pool = [
         ("A rising CEA may mean the cancer has come back.", 1),  # no drug: stays
         ("Crizotinib can slow the heart rate.", 2),  # another drug only: goes
         ("Capecitabine and crizotinib are tablets.", 2),  # names the question's drug: stays
     ]
-    assert _not_about_other_drugs("CEA rising on capecitabine", pool) == [pool[0], pool[2]]
-    assert _not_about_other_drugs("CEA rising", pool) == pool
+    assert _not_about_other_drugs("CEA rising on capecitabine", pool, hits) == [pool[0], pool[2]]
+    assert _not_about_other_drugs("CEA rising", pool, hits) == pool
+    # a drug-free sentence of a passage on one cancer is not about the drug in general
+    chemoradiation = [
+        ("Pelvic chemoradiation causes diarrhea.", 3),
+        ("Cisplatin harms hearing.", 3),
+    ]
+    assert _not_about_other_drugs("side effects of cisplatin?", chemoradiation, hits) == [
+        chemoradiation[1]
+    ]
+    cervical = "cisplatin for cervical cancer, side effects?"
+    assert _not_about_other_drugs(cervical, chemoradiation, hits) == chemoradiation
 
 
 def test_a_sentence_pointing_back_to_its_passage_is_not_chosen():

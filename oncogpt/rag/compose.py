@@ -159,7 +159,7 @@ def select_sentences(
         and not off_topic(question, sentence, hit.title)
         and not _POINTS_BACK.match(sentence)
     ]
-    pool = _not_about_other_drugs(question, pool)
+    pool = _not_about_other_drugs(question, pool, hits)
     if not pool:
         return []
     scores = _relevance(question, pool, hits, scorer, urgent)
@@ -178,7 +178,9 @@ def select_sentences(
     return [Selected(pool[i][0], pool[i][1], round(float(scores[i]), 4)) for i in kept]
 
 
-def _not_about_other_drugs(question: str, pool: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+def _not_about_other_drugs(
+    question: str, pool: Sequence[tuple[str, int]], hits: Sequence[Any]
+) -> list[tuple[str, int]]:
     """The pool without the sentences that name only drugs the question does not name (a fact
     about crizotinib is not an answer about lorlatinib). Sentences naming no drug stay: a drug
     named in passing ("CEA rising while on capecitabine") must not shut out the passage on
@@ -188,7 +190,27 @@ def _not_about_other_drugs(question: str, pool: Sequence[tuple[str, int]]) -> li
     q_drugs = drugs(question)
     if not q_drugs:
         return list(pool)
-    return [(s, n) for s, n in pool if not drugs(s) or q_drugs & drugs(s)]
+    # A drug-free sentence of a passage on one cancer is about that cancer's treatment: for
+    # "What are the side effects of cisplatin?" the side effects of pelvic chemoradiation (a
+    # cervical cancer passage) are not cisplatin's.
+    general = not cancers(question)
+    return [
+        (s, n)
+        for s, n in pool
+        if q_drugs & drugs(s) or not drugs(s) and not (general and _on_a_cancer(hits[n - 1].title))
+    ]
+
+
+_CANCER_NOUN = re.compile(
+    r"\b(?:cancers?|carcinomas?|lymphomas?|leuka?emias?|myelomas?|sarcomas?|melanomas?)\b",
+    re.IGNORECASE,
+)
+
+
+def _on_a_cancer(title: str) -> bool:
+    """Whether a passage title names one cancer ("Cervical cancer: ..."), not an organ alone
+    ("Immunotherapy and the thyroid")."""
+    return bool(_CANCER_NOUN.search(title) and cancers(title))
 
 
 def unknown_drugs(question: str, hits: Sequence[Any]) -> set[str]:
