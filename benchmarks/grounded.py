@@ -7,9 +7,10 @@ The question set (``benchmarks/data/grounded_questions.jsonl``) was written befo
 60 patient questions that the shipped knowledge base covers (each names the passages that
 answer it) and 20 that it does not. The relevance threshold of the composer was chosen on the
 odd-numbered questions (``--tune``); report on the even ones. Both halves were read while the
-composer was improved, so ``data/grounded_questions_fresh.jsonl`` (100 questions written blind
-afterwards, 2026-12-03) is the held-out set: ``--questions
-benchmarks/data/grounded_questions_fresh.jsonl --half all``.
+composer was improved, and so, in turn, were the blind sets written after them
+(``data/grounded_questions_fresh.jsonl``, ``_fresh2``, ``_fresh3``; docs/rag.md gives each
+one's untouched figures): the next round needs a new blind set, run with ``--questions FILE
+--half all``.
 
 Printed per half:
 
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         "--questions",
         type=Path,
         default=QUESTIONS,
-        help="question set (JSONL); data/grounded_questions_fresh.jsonl is the held-out one",
+        help="question set (JSONL), e.g. a blind one: data/grounded_questions_fresh3.jsonl",
     )
     args = parser.parse_args(argv)
     from oncogpt.rag.ask import default_kb

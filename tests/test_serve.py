@@ -207,7 +207,10 @@ def test_harm_gets_the_crisis_answer(client):
 def test_thoughts_of_death_keep_the_answer_after_the_help_message(client):
     content = "Dad keeps saying he is a burden and wishes he wouldn't wake up. What can we do?"
     messages = [{"role": "user", "content": content}]
-    reply = client.chat.completions.create(model="tiny", messages=messages, stop=["help"])
+    # seeded, so that the tiny model's answer does not depend on the tests run before
+    reply = client.chat.completions.create(
+        model="tiny", messages=messages, temperature=1.0, seed=7, max_tokens=8
+    )
     text = reply.choices[0].message.content
     assert text.startswith(THOUGHTS_MESSAGE) and len(text) > len(THOUGHTS_MESSAGE)
     assert reply.model_extra["oncogpt"]["harm"] == "thoughts"

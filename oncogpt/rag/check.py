@@ -216,11 +216,12 @@ class SupportScorer:
         cited passages."""
         plain = strip_markers(sentence)
         joined = "\n".join(passages)
-        scored = [(self.best_window(plain, p), p) for p in passages]
-        cos, window = max(best for best, _ in scored)
+        best = [self.best_window(plain, p) for p in passages]
+        cos, window = max(best)
         # the text matching the sentence: each passage's best window and its sentence sharing
         # most words (the encoder may prefer a neighbour of the sentence that states the claim)
-        matching = "\n".join(f"{w}\n{lexical_window(plain, p)}" for (_, w), p in scored)
+        lexical = [lexical_window(plain, p) for p in passages]
+        matching = "\n".join(f"{w}\n{lex}" for (_, w), lex in zip(best, lexical, strict=True))
         missing = (
             missing_terms(plain, joined)
             + missing_items(plain, joined)
@@ -231,7 +232,7 @@ class SupportScorer:
             overlap=overlap(plain, joined),
             window=window,
             missing=missing,
-            conflicts=conflicts(plain, joined, window) + _subject(plain, passages),
+            conflicts=conflicts(plain, joined, window) + _subject(plain, " ".join(lexical)),
             unmatched=[g for g in claim_gaps(plain, joined, matching) if g not in missing],
             unsaid=unsupported_clauses(plain, joined),
         )
@@ -248,10 +249,9 @@ class SupportScorer:
         return (not problems and score >= t.support), score
 
 
-def _subject(sentence: str, passages: Sequence[str]) -> list[str]:
-    """A conflict when the passage sentences matching best are about other drugs."""
-    best = " ".join(lexical_window(sentence, p) for p in passages)
-    others = other_drugs(sentence, best)
+def _subject(sentence: str, matching: str) -> list[str]:
+    """A conflict when `matching`, the passage sentences matching best, are about other drugs."""
+    others = other_drugs(sentence, matching)
     return [f"the matching passage sentence is about {', '.join(others)}"] if others else []
 
 

@@ -194,11 +194,12 @@ def _not_about_other_drugs(
     # "What are the side effects of cisplatin?" the side effects of pelvic chemoradiation (a
     # cervical cancer passage) are not cisplatin's.
     general = not cancers(question)
-    return [
-        (s, n)
-        for s, n in pool
-        if q_drugs & drugs(s) or not drugs(s) and not (general and _on_a_cancer(hits[n - 1].title))
-    ]
+    kept = []
+    for s, n in pool:
+        named = drugs(s)
+        if q_drugs & named or not named and not (general and _on_a_cancer(hits[n - 1].title)):
+            kept.append((s, n))
+    return kept
 
 
 _CANCER_NOUN = re.compile(
@@ -221,7 +222,7 @@ def unknown_drugs(question: str, hits: Sequence[Any]) -> set[str]:
     return {
         d
         for d in drugs(question)
-        if d not in named and d not in low and DRUG_CLASSES.get(d, "\0") not in low
+        if d not in named and d not in low and not (d in DRUG_CLASSES and DRUG_CLASSES[d] in low)
     }
 
 

@@ -65,13 +65,11 @@ KNOWN_DRUGS = word_set(
 #: omeprazole"): a question naming another drug of the class is covered by the class name. A
 #: blind question set found "Vizimpro ... can she keep taking her pantoprazole?" answered "the
 #: sources do not cover pantoprazole" beside a passage on acid medicines with dacomitinib.
-DRUG_CLASSES = {
-    **dict.fromkeys(
-        ("omeprazole", "esomeprazole", "pantoprazole", "lansoprazole", "dexlansoprazole",
-         "rabeprazole"),
-        "proton pump inhibitor",
-    ),
-}  # fmt: skip
+DRUG_CLASSES = dict.fromkeys(
+    ("omeprazole", "esomeprazole", "pantoprazole", "lansoprazole", "dexlansoprazole",
+     "rabeprazole"),
+    "proton pump inhibitor",
+)  # fmt: skip
 
 #: Trade names of cancer drugs, read as their generic name so that "Tagrisso" in a question
 #: and "osimertinib" in a passage are one drug (FDA labels; NCI drug dictionary). Supportive

@@ -106,12 +106,9 @@ class SafetyFrame:
 
 def safety_frame(urgency: str, harm: str | None, disclaimer: bool = False) -> SafetyFrame:
     """The one safety policy: the frame for a message's urgency and harm."""
-    if harm == THOUGHTS:
-        grade = THOUGHTS_MESSAGE
-    elif harm is not None:
+    if harm is not None and harm != THOUGHTS:
         return SafetyFrame(replacement=CRISIS_MESSAGE)
-    else:
-        grade = GRADE_MESSAGES.get(urgency)
+    grade = THOUGHTS_MESSAGE if harm == THOUGHTS else GRADE_MESSAGES.get(urgency)
     return SafetyFrame(
         prefix=grade + SEPARATOR if grade else "",
         suffix=SEPARATOR + DISCLAIMER if disclaimer else "",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from oncogpt.safety.policy import THOUGHTS
 from oncogpt.text import GatedPattern, lead
 
 # --------------------------------------------------------------------------------------------
@@ -568,5 +569,5 @@ def harm_of(text: str) -> str | None:
     if _SELF_RX.search(text):
         return "self"
     if _THOUGHTS_RX.search(text):
-        return "thoughts"
+        return THOUGHTS
     return None
